@@ -1,0 +1,199 @@
+"""Every setting of divescore, defined once.
+
+Each setting has one environment variable (``DIVESCORE_*``), a type and a default. Entry
+points call :func:`load` once; everything else receives the resulting :class:`Settings`.
+Where boto3 sends its requests is *not* a setting here: boto3 reads the standard
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` variables itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+PREFIX = "DIVESCORE_"
+MB = 1000 * 1000
+MIB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or has a value of the wrong kind. The message names it."""
+
+
+def _setting(default: Any, help: str, *, min: int | None = None, max: int | None = None) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, "min": min, "max": max})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    # -- resource names ---------------------------------------------------------------
+    bucket: str = _setting("divescore-uploads", "S3 bucket for uploads and results")
+    queue: str = _setting("divescore-jobs", "SQS queue fed by the bucket's ObjectCreated events")
+    dead_letter_queue: str = _setting("divescore-jobs-dlq", "SQS queue keeping messages that failed too often")
+    table: str = _setting("divescore-jobs", "DynamoDB table of job records (key job_id)")
+    region: str = _setting("us-east-1", "AWS region used for every client")
+    upload_prefix: str = _setting("uploads/", "key prefix of uploaded videos; the only prefix that triggers jobs")
+    result_prefix: str = _setting("results/", "key prefix of result artefacts (filmstrips)")
+
+    # -- upload limits ------------------------------------------------------------------
+    max_upload_bytes: int = _setting(200 * MB, "largest accepted upload, in bytes", min=1)
+    multipart_threshold_bytes: int = _setting(
+        64 * MIB, "uploads larger than this use multipart instead of a pre-signed POST", min=1
+    )
+    part_size_bytes: int = _setting(16 * MIB, "multipart part size, in bytes (S3 needs at least 5 MiB)", min=1)
+    url_ttl_seconds: int = _setting(900, "lifetime of pre-signed upload and result URLs", min=1, max=604800)
+    content_types: tuple[str, ...] = _setting(
+        ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo", "video/mpeg"),
+        "accepted video content types, comma separated",
+    )
+    max_filename_chars: int = _setting(255, "longest accepted file name", min=1)
+    max_request_bytes: int = _setting(16 * 1024, "largest accepted JSON request body", min=256)
+
+    # -- web and API ----------------------------------------------------------------------
+    cors_origins: tuple[str, ...] = _setting(
+        ("http://127.0.0.1:8000", "http://localhost:8000"),
+        "origins allowed to call the API and S3 from a browser, comma separated (never *)",
+    )
+    public_s3_url: str = _setting(
+        "", "S3 address the browser uses, when it differs from the services' (compose); empty: the same"
+    )
+    s3_addressing_style: str = _setting("auto", "S3 addressing style: auto, path or virtual")
+    presign_api_url: str = _setting("http://127.0.0.1:8001", "address of the presign API the web page calls")
+    score_api_url: str = _setting("http://127.0.0.1:8002", "address of the score API the web page calls")
+    max_wait_seconds: int = _setting(25, "longest long-poll ?wait= (below API Gateway's 30 s)", min=0, max=29)
+    poll_interval_ms: int = _setting(100, "how often a waiting request re-reads the job record", min=10)
+
+    # -- ports of the native stack -------------------------------------------------------
+    host: str = _setting("127.0.0.1", "interface the native stack listens on")
+    emulator_port: int = _setting(5000, "port of the AWS emulator (S3, SQS, DynamoDB)", min=1, max=65535)
+    web_port: int = _setting(8000, "port of the web page", min=1, max=65535)
+    presign_port: int = _setting(8001, "port of presign_service", min=1, max=65535)
+    score_port: int = _setting(8002, "port of score_service", min=1, max=65535)
+    runtime_port: int = _setting(9000, "first port of the function runtimes (one port each)", min=1, max=65535)
+
+    # -- the function and its queue -----------------------------------------------------
+    function_name: str = _setting("divescore-inference", "name of the inference function")
+    function_timeout_seconds: int = _setting(300, "inference function timeout", min=1, max=900)
+    function_memory_mb: int = _setting(3008, "inference function memory", min=128, max=10240)
+    visibility_timeout_seconds: int = _setting(
+        1800, "jobs queue visibility timeout; must exceed the function timeout (AWS advises 6x)", min=1
+    )
+    max_receive_count: int = _setting(3, "receives before a message moves to the dead-letter queue", min=1)
+    runtimes: int = _setting(1, "function runtimes run in parallel by the local dispatcher", min=1, max=64)
+    invoke_url: str = _setting(
+        "", "invoke URL(s) of the function runtimes for the dispatcher, comma separated; empty: derived from ports"
+    )
+
+    # -- retention ---------------------------------------------------------------------
+    job_ttl_days: int = _setting(7, "days a job record is kept (DynamoDB TTL on expires_at)", min=1)
+    upload_retention_days: int = _setting(1, "days uploaded videos are kept (S3 lifecycle)", min=1)
+    result_retention_days: int = _setting(7, "days result artefacts are kept (S3 lifecycle)", min=1)
+
+    # -- video limits ------------------------------------------------------------------
+    max_video_seconds: int = _setting(600, "longest accepted video duration", min=1)
+    max_video_pixels: int = _setting(3840 * 2160, "largest accepted frame (width x height)", min=1)
+    min_video_frames: int = _setting(16, "fewest frames a video needs (one 16-frame clip)", min=1)
+
+    # -- model -------------------------------------------------------------------------
+    model_dir: str = _setting("", "folder of real MTL-AQA checkpoints; empty: generated untrained weights")
+    model_dtype: str = _setting("auto", "inference dtype: auto (bf16 where the CPU has it), float32 or bfloat16")
+    cache_dir: str = _setting("", "where generated weights are cached; empty: ~/.cache/divescore")
+
+    log_level: str = _setting("INFO", "log level of every process")
+
+    def __post_init__(self) -> None:
+        if self.visibility_timeout_seconds <= self.function_timeout_seconds:
+            raise SettingsError(
+                f"{env_name('visibility_timeout_seconds')}: {self.visibility_timeout_seconds} must be greater "
+                f"than {env_name('function_timeout_seconds')} ({self.function_timeout_seconds}), or a running "
+                "job's message would be handed to a second runtime"
+            )
+        if "*" in self.cors_origins:
+            raise SettingsError(f"{env_name('cors_origins')}: '*' is not allowed; list the web page's origins")
+        if self.s3_addressing_style not in ("auto", "path", "virtual"):
+            raise SettingsError(f"{env_name('s3_addressing_style')}: must be auto, path or virtual")
+        if self.model_dtype not in ("auto", "float32", "bfloat16"):
+            raise SettingsError(f"{env_name('model_dtype')}: must be auto, float32 or bfloat16")
+
+    @property
+    def runtime_invoke_urls(self) -> list[str]:
+        if self.invoke_url:
+            return [u.strip() for u in self.invoke_url.split(",") if u.strip()]
+        return [
+            f"http://{self.host}:{self.runtime_port + i}/2015-03-31/functions/function/invocations"
+            for i in range(self.runtimes)
+        ]
+
+    def upload_key(self, job_id: str) -> str:
+        return f"{self.upload_prefix}{job_id}/video"
+
+    def filmstrip_key(self, job_id: str) -> str:
+        return f"{self.result_prefix}{job_id}/filmstrip.jpg"
+
+    def job_id_from_key(self, key: str) -> str | None:
+        """The job id of an upload key ``uploads/{job_id}/video``, or None for any other key."""
+        if not key.startswith(self.upload_prefix):
+            return None
+        job_id, sep, rest = key[len(self.upload_prefix):].partition("/")
+        return job_id if sep and rest == "video" and job_id else None
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a child process."""
+        env = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            env[env_name(field.name)] = ",".join(value) if isinstance(value, tuple) else str(value)
+        return env
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+def _parse(field: dataclasses.Field, raw: str) -> Any:
+    name = env_name(field.name)
+    if field.type in ("int", int):
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name}: expected a whole number, got {raw!r}") from None
+        lo, hi = field.metadata["min"], field.metadata["max"]
+        if lo is not None and value < lo or hi is not None and value > hi:
+            bounds = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
+            raise SettingsError(f"{name}: must be {bounds}, got {value}")
+        return value
+    if str(field.type).startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw.strip()
+
+
+def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from ``DIVESCORE_*`` variables (default: ``os.environ``), then ``overrides``.
+
+    An unknown ``DIVESCORE_*`` variable is an error, so a typo never passes silently.
+    """
+    environ = os.environ if environ is None else environ
+    fields = {env_name(f.name): f for f in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(PREFIX):
+            continue
+        if key not in fields:
+            raise SettingsError(f"{key}: unknown setting (see docs/settings.md for the list)")
+        values[fields[key].name] = _parse(fields[key], raw)
+    if "AWS_REGION" in environ and "region" not in values:
+        values["region"] = environ["AWS_REGION"]
+    values.update(overrides)
+    return Settings(**values)
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, help) for every setting, for docs and ``divescore settings``."""
+    rows = []
+    for field in dataclasses.fields(Settings):
+        default = field.default
+        shown = ",".join(default) if isinstance(default, tuple) else str(default)
+        rows.append((env_name(field.name), shown, field.metadata["help"]))
+    return rows
