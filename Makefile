@@ -1,0 +1,66 @@
+# divescore: `make run` runs the app, `make test` runs the tests. Each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install run test test-fast test-browser test-reliability check-static lint bench up down logs deploy clean
+
+help:
+	@echo "make run      start the native stack (no Docker) and print its URLs"
+	@echo "make test     install everything and run every test"
+	@echo "make bench    measure the stack (QUICK=1 for a short smoke run)"
+	@echo "make lint     ruff on the code"
+	@echo "make up|down|logs   the same stack in containers (needs Docker)"
+	@echo "make deploy   build and deploy to AWS with SAM (needs AWS credentials)"
+
+# -- installation ---------------------------------------------------------------------
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[model,stack,dev]'
+	$(PY) -m divescore.rie install
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser tests (never a browser download by a test tool).
+.chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null
+
+# -- the native stack ----------------------------------------------------------------
+run: $(STAMP)
+	$(PY) -m divescore.devstack
+
+# -- tests -----------------------------------------------------------------------------
+test: $(STAMP) .chromium
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not browser"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check divescore presign_service score_service lambda_image tests bench
+
+bench: $(STAMP)
+	$(PY) -m bench $(if $(QUICK),--quick,)
+
+# -- containers and AWS (see docs/deploy.md) -----------------------------------------
+up:
+	docker compose up --build -d
+	@echo "web page: http://localhost:8000"
+
+down:
+	docker compose down
+
+logs:
+	docker compose logs -f
+
+deploy:
+	bash scripts/deploy.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-output

@@ -1,0 +1,192 @@
+"""The local stand-in for Lambda's SQS event source mapping.
+
+One worker per function runtime (the RIE takes one invocation at a time). Each worker
+long-polls the jobs queue for one message, invokes the function through the Lambda invoke URL
+with the event Lambda would send, deletes the message only when the function succeeded for
+it, and otherwise leaves it in the queue: it comes back after the visibility timeout and,
+after ``max_receive_count`` receives, the queue's redrive policy moves it to the dead-letter
+queue. Batch size is 1, as in the SAM template.
+
+    python -m divescore.dispatcher
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+
+import requests
+
+from divescore import aws
+from divescore.settings import Settings, SettingsError, load
+
+log = logging.getLogger("divescore.dispatcher")
+
+WARMUP_EVENT = {"divescore": "warmup"}
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"  # delete the message
+    FAILED = "failed"  # leave it: retried after the visibility timeout, then dead-lettered
+
+
+def lambda_sqs_event(message: dict, queue_arn: str, region: str) -> dict:
+    """The event Lambda's SQS event source mapping delivers for one message."""
+    return {
+        "Records": [{
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": region,
+        }]
+    }
+
+
+def invocation_outcome(status_code: int, body: bytes, message_id: str) -> tuple[Outcome, str]:
+    """Read the RIE's answer. It answers 200 even for a handler error or a timeout, so the body
+    decides: an ``errorType`` or non-JSON text (``Task timed out``) is a failure, as is a
+    partial batch response naming this message."""
+    if status_code != 200:
+        return Outcome.FAILED, f"runtime answered HTTP {status_code}: {body[:200]!r}"
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        return Outcome.FAILED, body[:200].decode(errors="replace")
+    if isinstance(payload, dict):
+        if "errorType" in payload or "errorMessage" in payload:
+            return Outcome.FAILED, f"{payload.get('errorType')}: {payload.get('errorMessage')}"
+        failures = payload.get("batchItemFailures") or []
+        if any(f.get("itemIdentifier") == message_id for f in failures):
+            return Outcome.FAILED, "function reported this message in batchItemFailures"
+    return Outcome.SUCCEEDED, "ok"
+
+
+class Worker(threading.Thread):
+    """Feeds one function runtime, one message at a time."""
+
+    def __init__(self, settings: Settings, invoke_url: str, queue_url: str, queue_arn: str,
+                 stop: threading.Event, index: int):
+        super().__init__(name=f"worker-{index}", daemon=True)
+        self.settings = settings
+        self.invoke_url = invoke_url
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.stop = stop
+        self.sqs = aws.client("sqs", settings)
+        self.http = requests.Session()
+        # A little over the function timeout: the runtime itself enforces the timeout.
+        self.invoke_timeout = settings.function_timeout_seconds + 10
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.poll_once(wait_seconds=5)
+            except Exception:  # keep feeding the runtime whatever one poll did
+                log.exception("poll failed; retrying in 1 s")
+                self.stop.wait(1)
+
+    def poll_once(self, wait_seconds: int) -> Outcome | None:
+        answer = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=1,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            return None
+        return self.hand_off(messages[0])
+
+    def hand_off(self, message: dict) -> Outcome:
+        message_id = message["MessageId"]
+        receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+        event = lambda_sqs_event(message, self.queue_arn, self.settings.region)
+        started = time.monotonic()
+        log.info("message %s (receive %s) → %s", message_id, receives, self.invoke_url)
+        try:
+            response = self.http.post(self.invoke_url, json=event, timeout=self.invoke_timeout)
+            outcome, detail = invocation_outcome(response.status_code, response.content, message_id)
+        except requests.RequestException as err:
+            outcome, detail = Outcome.FAILED, f"runtime unreachable: {err.__class__.__name__}"
+        elapsed = time.monotonic() - started
+        if outcome is Outcome.SUCCEEDED:
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            log.info("message %s succeeded in %.2f s; deleted", message_id, elapsed)
+        else:
+            log.warning(
+                "message %s failed in %.2f s (%s); left for retry after the visibility timeout",
+                message_id, elapsed, detail,
+            )
+        return outcome
+
+
+def warm_up(invoke_url: str, timeout: float) -> bool:
+    """Start a runtime before the first job arrives (the RIE initialises on its first invoke)."""
+    try:
+        return requests.post(invoke_url, json=WARMUP_EVENT, timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_for_queue(settings: Settings, stop: threading.Event, timeout: float = 120) -> str:
+    """The jobs queue's URL, once it exists (the stack bootstraps it while we start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return aws.queue_url(settings)
+        except Exception as err:
+            if time.monotonic() > deadline or stop.is_set():
+                raise RuntimeError(f"the jobs queue {settings.queue} is not reachable: {err}") from err
+            stop.wait(0.5)
+
+
+def start(settings: Settings, stop: threading.Event) -> list[Worker]:
+    sqs = aws.client("sqs", settings)
+    queue_url = wait_for_queue(settings, stop)
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    workers = [
+        Worker(settings, url, queue_url, queue_arn, stop, i)
+        for i, url in enumerate(settings.runtime_invoke_urls)
+    ]
+    for worker in workers:
+        worker.start()
+    log.info("dispatching %s to %d runtime(s)", settings.queue, len(workers))
+    return workers
+
+
+def main() -> int:
+    try:
+        settings = load()
+    except SettingsError as err:
+        print(f"divescore: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(name)s %(threadName)s: %(message)s")
+    for url in settings.runtime_invoke_urls:
+        ok = warm_up(url, timeout=settings.function_timeout_seconds)
+        log.info("runtime %s %s", url, "warm" if ok else "did not answer the warm-up; continuing")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    workers = start(settings, stop)
+    print("dispatcher ready", flush=True)
+    stop.wait()
+    log.info("stopping")
+    for worker in workers:
+        worker.join(timeout=4)  # a message still in flight just comes back after its visibility timeout
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""New jobs and their uploads: validate the request, create the record, sign the upload.
+
+Plain functions (no Flask): the routes in ``presign_service.app`` parse the request, call
+these and shape the response. The object key is always ``settings.upload_key(job_id)``:
+nothing the client sends (file name, path, extension) ever reaches it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from divescore import errors, jobs
+from divescore.jobs import JobStore, Status
+from divescore.settings import MB, MIB, Settings
+
+S3_MIN_PART_BYTES = 5 * MIB  # every part but the last
+S3_MAX_PARTS = 10_000
+MAX_ETAG_CHARS = 1024
+
+NEW_JOB_EXAMPLE = '{"filename": "dive.mp4", "content_type": "video/mp4", "size": 12345678}'
+NEW_JOB_FIELDS = {"filename": str, "content_type": str, "size": int}
+
+
+@dataclasses.dataclass(frozen=True)
+class NewJob:
+    filename: str
+    content_type: str
+    size: int
+
+
+# -- validation -------------------------------------------------------------------------
+
+def parse_new_job(body: Any, settings: Settings) -> NewJob:
+    """The request of ``POST /v1/jobs``, checked in this order: shape, fields, file name,
+    size, content type. The first problem found is the one reported."""
+    fields = _object_with_fields(body, NEW_JOB_FIELDS, example=NEW_JOB_EXAMPLE)
+    new = NewJob(**fields)
+    _check_filename(new.filename, settings)
+    _check_size(new.size, settings)
+    _check_content_type(new.content_type, settings)
+    return new
+
+
+def _object_with_fields(body: Any, expected: dict[str, type], *, example: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise errors.InvalidJson(f"The request body must be a JSON object such as {example}.")
+    unknown = sorted(set(body) - set(expected))
+    if unknown:
+        raise errors.UnknownField(
+            f"Unknown field {unknown[0]!r}. The accepted fields are: {', '.join(expected)}."
+        )
+    for name, kind in expected.items():
+        if name not in body:
+            raise errors.MissingField(f"The field {name!r} is missing. Example: {example}.")
+        if not _is_a(body[name], kind):
+            raise errors.InvalidField(f"The field {name!r} must be {_kind_name(kind)}. Example: {example}.")
+    return {name: body[name] for name in expected}
+
+
+def _is_a(value: Any, kind: type) -> bool:
+    # bool is a subclass of int, but true is not a size.
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "a whole number", list: "a list"}.get(kind, kind.__name__)
+
+
+def _check_filename(filename: str, settings: Settings) -> None:
+    if not filename.strip():
+        raise errors.InvalidFilename("The file name is empty. Send the name of the video file, e.g. dive.mp4.")
+    if len(filename) > settings.max_filename_chars:
+        raise errors.InvalidFilename(
+            f"The file name has {len(filename)} characters; at most {settings.max_filename_chars} are accepted. "
+            "Rename the file and try again."
+        )
+    # Control characters, and lone surrogates that no storage can encode.
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in filename):
+        raise errors.InvalidFilename(
+            "The file name contains control characters (such as a newline or tab). Rename the file and try again."
+        )
+
+
+def _check_size(size: int, settings: Settings) -> None:
+    if size <= 0:
+        raise errors.InvalidSize(f"The size must be the file's size in bytes, at least 1; got {size}.")
+    if size > settings.max_upload_bytes:
+        raise errors.FileTooLarge(
+            f"The file is {_mb(size)} MB; the largest accepted upload is {_mb(settings.max_upload_bytes)} MB. "
+            "Trim the video to the dive itself or export it at a lower resolution."
+        )
+
+
+def _check_content_type(content_type: str, settings: Settings) -> None:
+    if content_type not in settings.content_types:
+        shown = repr(content_type[:100]) if content_type else "empty"
+        raise errors.UnsupportedMediaType(
+            f"The content type {shown} is not a supported video type. "
+            f"Send one of: {', '.join(settings.content_types)}."
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:.1f}".removesuffix(".0") if size < 10**15 else f"{size / MB:.3g}"
+
+
+# -- creating a job ---------------------------------------------------------------------
+
+def create_job(new: NewJob, settings: Settings, *, store: JobStore, s3, presigner,
+               complete_url: Callable[[str], str]) -> dict:
+    """Create the job record and the upload instructions; the ``201`` body of ``POST /v1/jobs``.
+
+    ``s3`` talks to S3 from the service; ``presigner`` signs URLs for the address the browser
+    uses (they differ under compose). ``complete_url(job_id)`` is where a multipart upload
+    is completed.
+    """
+    job_id = jobs.new_job_id()
+    key = settings.upload_key(job_id)
+    if new.size <= settings.multipart_threshold_bytes:
+        upload = _presigned_post(presigner, settings, key, new.content_type)
+        upload_id = None
+    else:
+        upload_id = s3.create_multipart_upload(Bucket=settings.bucket, Key=key, ContentType=new.content_type)[
+            "UploadId"
+        ]
+        upload = _multipart(presigner, settings, key, upload_id, new.size, complete_url(job_id))
+    job = store.create(
+        job_id=job_id,
+        filename=new.filename,
+        content_type=new.content_type,
+        size=new.size,
+        key=key,
+        ttl_seconds=settings.job_ttl_days * 86400,
+        upload_id=upload_id,
+    )
+    return {"job_id": job_id, "status": job["status"], "upload": upload, "expires_at": job["expires_at"]}
+
+
+def _presigned_post(presigner, settings: Settings, key: str, content_type: str) -> dict:
+    # The policy pins the exact key (no starts-with), the content type and the size range, so
+    # S3 itself refuses an upload to another key, of another type, or over the limit.
+    post = presigner.generate_presigned_post(
+        Bucket=settings.bucket,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, settings.max_upload_bytes]],
+        ExpiresIn=settings.url_ttl_seconds,
+    )
+    return {"method": "POST", "url": post["url"], "fields": post["fields"]}
+
+
+def part_size_for(size: int, settings: Settings) -> int:
+    """The part size for a file of ``size`` bytes: the setting, raised to S3's minimum part
+    and to whatever keeps the upload within S3's 10,000 parts."""
+    return max(settings.part_size_bytes, S3_MIN_PART_BYTES, math.ceil(size / S3_MAX_PARTS))
+
+
+def part_count(size: int, settings: Settings) -> int:
+    return math.ceil(size / part_size_for(size, settings))
+
+
+def _multipart(presigner, settings: Settings, key: str, upload_id: str, size: int, complete_url: str) -> dict:
+    parts = [
+        {
+            "part_number": number,
+            "url": presigner.generate_presigned_url(
+                "upload_part",
+                Params={"Bucket": settings.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+                ExpiresIn=settings.url_ttl_seconds,
+            ),
+        }
+        for number in range(1, part_count(size, settings) + 1)
+    ]
+    return {
+        "method": "MULTIPART",
+        "part_size": part_size_for(size, settings),
+        "parts": parts,
+        "complete_url": complete_url,
+    }
+
+
+# -- completing a multipart upload ------------------------------------------------------
+
+COMPLETE_EXAMPLE = '{"parts": [{"part_number": 1, "etag": "\\"9b2cf535f27731c974343645a3985328\\""}]}'
+
+
+def complete_upload(job_id: str, body: Any, settings: Settings, *, store: JobStore, s3) -> dict:
+    """Complete the job's multipart upload from the parts the client uploaded; then the job
+    is ``queued``. A parts list S3 cannot use aborts the upload and fails the job: its parts
+    are discarded, and the client starts again with a new job."""
+    job = store.get(job_id)
+    if job is None:
+        raise errors.JobNotFound()
+    if not job.get("upload_id"):
+        raise errors.NotMultipartUpload(
+            "This job's upload is a single pre-signed POST; there is nothing to complete."
+        )
+    if job["status"] != Status.AWAITING_UPLOAD:
+        raise errors.UploadNotPending(
+            f"This job's upload is no longer open (the job is {job['status']}). Create a new job to upload again."
+        )
+    fields = _object_with_fields(body, {"parts": list}, example=COMPLETE_EXAMPLE)
+    try:
+        parts = _parse_parts(fields["parts"], expected=part_count(job["size"], settings))
+        s3.complete_multipart_upload(
+            Bucket=settings.bucket,
+            Key=job["key"],
+            UploadId=job["upload_id"],
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+        )
+    except errors.InvalidParts as err:
+        _give_up(job, settings, store=store, s3=s3, reason=err.message)
+        raise
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code not in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall", "NoSuchUpload", "MalformedXML"):
+            raise
+        message = (
+            f"S3 refused the parts list ({code}): every part must be uploaded to its URL, and each part's "
+            "ETag sent exactly as S3 returned it."
+        )
+        _give_up(job, settings, store=store, s3=s3, reason=message)
+        raise errors.InvalidParts(message) from None
+    store.mark_queued(job_id)
+    return jobs.public_view(store.get(job_id) or job)
+
+
+def _parse_parts(parts: list, *, expected: int) -> list[tuple[int, str]]:
+    if len(parts) != expected:
+        raise errors.InvalidParts(
+            f"The upload has {expected} parts; the list names {len(parts)}. Send every part, numbered 1 to {expected}."
+        )
+    parsed = []
+    for index, part in enumerate(parts, start=1):
+        if not isinstance(part, dict) or set(part) != {"part_number", "etag"}:
+            raise errors.InvalidParts(
+                f"Part {index} of the list must be an object with exactly part_number and etag. "
+                f"Example: {COMPLETE_EXAMPLE}."
+            )
+        number, etag = part["part_number"], part["etag"]
+        if not _is_a(number, int) or number != index:
+            raise errors.InvalidParts(
+                f"The parts must be numbered 1 to {expected} in order; entry {index} has part_number {number!r}."
+            )
+        if not isinstance(etag, str) or not etag.strip('"') or len(etag) > MAX_ETAG_CHARS:
+            raise errors.InvalidParts(f"Part {index} needs the ETag S3 returned when it was uploaded.")
+        parsed.append((number, etag))
+    return parsed
+
+
+def _give_up(job: dict, settings: Settings, *, store: JobStore, s3, reason: str) -> None:
+    try:
+        s3.abort_multipart_upload(Bucket=settings.bucket, Key=job["key"], UploadId=job["upload_id"])
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
+    store.fail(job["job_id"], "upload_incomplete", f"The multipart upload was abandoned: {reason} "
+               "Create a new job to upload the video again.")
