@@ -49,18 +49,24 @@ bench: $(STAMP)
 	$(PY) -m bench $(if $(QUICK),--quick,)
 
 # -- containers and AWS (see docs/deploy.md) -----------------------------------------
+# --wait: back when every service is healthy (and the one-shot bootstrap has exited 0).
 up:
-	docker compose up --build -d
-	@echo "web page: http://localhost:8000"
+	@docker compose version >/dev/null 2>&1 || { echo "make up: needs Docker with Compose v2 (docker compose); 'make run' runs the same stack without Docker" >&2; exit 1; }
+	docker compose up --build --detach --wait --wait-timeout 300
+	@echo "web page: http://localhost:8000   (APIs :8001 :8002, LocalStack :4566, function :9000)"
 
 down:
-	docker compose down
+	docker compose down --remove-orphans
 
 logs:
-	docker compose logs -f
+	docker compose logs --follow
 
-deploy:
+deploy: $(STAMP)
 	bash scripts/deploy.sh
+
+# The checks of what cannot run here (compose file, SAM template, Dockerfiles); part of `make test`.
+check-static: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_static_*.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

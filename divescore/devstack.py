@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 
 from divescore import bootstrap
+from divescore.serving import gunicorn_command
 from divescore.settings import Settings, SettingsError, env_name, load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,12 +85,10 @@ def function_env(settings: Settings, env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def gunicorn(app: str, settings: Settings, port: int, *, threads: int) -> str:
-    # gthread workers: a long-poll holds a thread, not a process.
+def web_command(settings: Settings) -> str:
     return shlex.join([
-        str(BIN / "gunicorn"), app, "--bind", f"{settings.host}:{port}", "--workers", "1",
-        "--worker-class", "gthread", "--threads", str(threads), "--timeout", "60",
-        "--graceful-timeout", "2", "--access-logfile", "-", "--log-level", "warning",
+        sys.executable, "-m", "gunicorn", "divescore.webpage:app", "--bind", f"{settings.host}:{settings.web_port}",
+        "--workers", "1", "--worker-class", "gthread", "--threads", "4", "--no-control-socket",
     ])
 
 
@@ -105,17 +104,27 @@ def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str
     rie = BIN / "aws-lambda-rie"
     for i in range(settings.runtimes):
         address = f"{settings.host}:{settings.runtime_port + i}"
+        # Each RIE also serves the Runtime API to its runtime, by default on a fixed port
+        # (9001), so runtimes side by side each need their own.
+        runtime_api = f"127.0.0.1:{free_port()}"
         table[f"function-{i}"] = (
             shlex.join([str(rie), "--runtime-interface-emulator-address", address,
+                        "--runtime-api-address", runtime_api,
                         sys.executable, "-m", "awslambdaric", HANDLER]),
             function_env(settings, env),
             str(FUNCTION_ROOT),
         )
     table["dispatcher"] = (f"{python} -m divescore.dispatcher", env, None)
-    table["presign"] = (gunicorn("presign_service.wsgi:app", settings, settings.presign_port, threads=8), env, None)
-    table["score"] = (gunicorn("score_service.wsgi:app", settings, settings.score_port, threads=32), env, None)
-    table["web"] = (gunicorn("divescore.webpage:app", settings, settings.web_port, threads=4), env, None)
+    table["presign"] = (shlex.join(gunicorn_command("presign_service", settings)), env, None)
+    table["score"] = (shlex.join(gunicorn_command("score_service", settings)), env, None)
+    table["web"] = (web_command(settings), env, None)
     return table
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def check_ports(settings: Settings) -> None:

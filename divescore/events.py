@@ -1,12 +1,15 @@
 """Reading the events that start a job: S3 notifications, direct or wrapped in SQS messages.
 
-Read through Powertools' event classes; object keys come out ``unquote_plus``-decoded.
+Read through Powertools' event classes. S3 sends keys URL-encoded (a space as ``+``); we decode
+them with ``unquote_plus`` (Powertools' per-record ``key`` does not).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, SQSEvent
 
@@ -38,7 +41,9 @@ def uploads_in_s3_event(event: dict) -> list[Upload]:
         if name not in UPLOAD_EVENTS:
             continue
         obj = record.s3.get_object
-        uploads.append(Upload(bucket=record.s3.bucket.name, key=obj.key, size=obj.get("size"), event_name=name))
+        # Notifications carry keys URL-encoded ("uploads%2F..."); Powertools decodes only S3Event.object_key.
+        key = unquote_plus(obj.key)
+        uploads.append(Upload(bucket=record.s3.bucket.name, key=key, size=obj.get("size"), event_name=name))
     return uploads
 
 

@@ -33,7 +33,7 @@ CORS_MAX_AGE_SECONDS = 600
 
 def create_api_app(import_name: str, settings: Settings, *, service: str) -> Flask:
     """A Flask app with the shared behaviour; the caller adds its blueprint."""
-    app = Flask(import_name)
+    app = Flask(import_name, static_folder=None)  # an API: no /static route
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
     logger = Logger(service=service, level=settings.log_level)
@@ -60,6 +60,8 @@ def create_api_app(import_name: str, settings: Settings, *, service: str) -> Fla
     def finish_request(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
+        # The CORS headers depend on the Origin (flask-cors omits this with a single origin).
+        response.vary.add("Origin")
         request_id = g.get("request_id")
         if request_id:
             response.headers["X-Request-Id"] = request_id

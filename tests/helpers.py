@@ -245,6 +245,7 @@ class Runtime:
         self.log = open(OUTPUT / f"runtime-{self.port}.log", "wb")
         self.process = subprocess.Popen(
             [str(BIN / "aws-lambda-rie"), "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
+             "--runtime-api-address", f"127.0.0.1:{free_port()}",
              sys.executable, "-m", "awslambdaric", handler],
             cwd=root, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -91,7 +91,8 @@ class ApiClient:
         etag, job, delays = None, None, backoff_delays()
         while True:
             try:
-                poll = self.get_job(job_id, wait=wait, etag=etag)
+                # Without an ETag the service would hold even a finished job: the first read is at once.
+                poll = self.get_job(job_id, wait=wait if etag else 0, etag=etag)
             except ApiError as err:
                 if not err.retryable:
                     raise

@@ -186,5 +186,5 @@ def _with_retries(attempt: Callable[[Progress], requests.Response], what: str, *
 
 
 def _s3_message(response: requests.Response) -> str:
-    match = re.search(r"<Message>(.*?)</Message>", response.text or "", re.S)
+    match = re.search(r"<Message>(.*?)</Message>", response.text or "", re.DOTALL)
     return match.group(1).strip() if match else (response.reason or "no reason given")

@@ -1,0 +1,57 @@
+"""How much each measurement does: the full run (about 15 minutes on 2 cores) and the quick
+smoke run (a couple of minutes; checks that the harness works, its numbers mean little)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+MB = 1000 * 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    quick: bool
+    # 1. model throughput
+    matmul_size: int = 4096
+    matmul_repeats: int = 5
+    model_clips: int = 6  # the paper's 6 clips of 16 frames (96 frames)
+    model_repeats: int = 3
+    # 2. pipeline overhead and 7. memory: the 5 s 720p clip and the large 1080p file
+    clip_seconds: float = 5.0
+    big_seconds: float = 95.0  # at 16 Mbit/s: about 190 MB, under the 200 MB upload limit
+    big_bitrate: str = "16M"
+    decode_repeats: int = 2
+    # 4. upload
+    upload_bytes: int = 200 * MB
+    upload_repeats: int = 2
+    # 5. and 6. latencies
+    event_jobs: int = 20
+    result_trials: int = 50
+    # 8. throughput: queued jobs of the short clip, for each number of runtimes
+    throughput_jobs: int = 20
+    throughput_runtimes: tuple[int, ...] = (1, 2, 4)
+    throughput_clip_seconds: float = 4.0  # 100 frames: about one dive, six distinct clips
+
+    @property
+    def max_runtimes(self) -> int:
+        return max(self.throughput_runtimes)
+
+
+FULL = Plan(quick=False)
+
+QUICK = Plan(
+    quick=True,
+    matmul_repeats=2,
+    model_clips=2,
+    model_repeats=1,
+    clip_seconds=5.0,
+    big_seconds=5.0,  # about 10 MB
+    decode_repeats=1,
+    upload_bytes=20 * MB,
+    upload_repeats=1,
+    event_jobs=3,
+    result_trials=5,
+    throughput_jobs=3,
+    throughput_runtimes=(1, 2),
+    throughput_clip_seconds=0.64,  # 16 frames: one clip, computed once
+)

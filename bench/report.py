@@ -1,0 +1,158 @@
+"""Metric rows and the files they go to: a table on stdout, ``results.json``, ``results.md``
+and ``results.png`` (drawn by :mod:`bench.plot`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+from pathlib import Path
+
+from bench.machine import one_line
+
+
+class State(enum.StrEnum):
+    MEASURED = "measured"
+    SKIPPED = "skipped"  # does not apply on this machine (e.g. bf16 on a CPU without it)
+    FAILED = "failed"  # could not be measured: the run exits non-zero
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """``value >= bound`` (``at_least``) or ``value <= bound``."""
+
+    bound: float
+    at_least: bool
+
+    def met(self, value: float) -> bool:
+        return value >= self.bound if self.at_least else value <= self.bound
+
+    def __str__(self) -> str:
+        return f"{'≥' if self.at_least else '≤'} {self.bound:g}"
+
+
+def at_least(bound: float) -> Target:
+    return Target(bound, True)
+
+
+def at_most(bound: float) -> Target:
+    return Target(bound, False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    key: str  # stable identifier, e.g. "upload_post_vs_raw"
+    name: str
+    value: float | None
+    unit: str
+    target: Target | None = None  # None: supporting figure, no target
+    note: str = ""
+    state: State = State.MEASURED
+
+    @property
+    def met(self) -> bool | None:
+        if self.target is None or self.value is None or self.state is not State.MEASURED:
+            return None
+        return self.target.met(self.value)
+
+    def as_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "target": str(self.target) if self.target else None,
+            "met": self.met,
+            "note": self.note,
+            "state": self.state.value,
+        }
+
+
+def not_measured(key: str, name: str, unit: str, target: Target | None, why: str, state: State) -> Metric:
+    return Metric(key, name, None, unit, target, why, state)
+
+
+# -- formatting ------------------------------------------------------------------------
+
+def format_value(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    if magnitude >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def met_text(metric: Metric) -> str:
+    if metric.state is State.FAILED:
+        return "not measured"
+    if metric.state is State.SKIPPED:
+        return "n/a"
+    return {True: "yes", False: "no", None: "–"}[metric.met]
+
+
+COLUMNS = ("metric", "value", "unit", "target", "met", "note")
+
+
+def rows(metrics: list[Metric]) -> list[tuple[str, ...]]:
+    return [
+        (m.name, format_value(m.value), m.unit, str(m.target) if m.target else "", met_text(m), m.note)
+        for m in metrics
+    ]
+
+
+def text_table(metrics: list[Metric], note_width: int = 70) -> str:
+    table = [COLUMNS, *[(*r[:5], _shorten(r[5], note_width)) for r in rows(metrics)]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def markdown(results: dict, metrics: list[Metric], plot_name: str | None) -> str:
+    machine = results["machine"]
+    lines = [
+        f"# divescore benchmark ({results['mode']} run)",
+        "",
+        f"Measured {results['started_at']} in {results['duration_s']:.0f} s on: {one_line(machine)}.",
+        f"Load average at start: {', '.join(map(str, machine['load_average_at_start']))}. "
+        "Ratios are taken within this run; absolute times are for orientation only.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "| " + " | ".join("---" for _ in COLUMNS) + " |",
+    ]
+    for r in rows(metrics):
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |")
+    if plot_name:
+        lines += ["", f"![benchmark plot]({plot_name})"]
+    return "\n".join(lines) + "\n"
+
+
+def write(out: Path, results: dict, metrics: list[Metric]) -> dict[str, Path]:
+    """results.json, results.md and results.png in ``out``; returns what was written."""
+    from bench import plot
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    results = {**results, "metrics": [m.as_dict() for m in metrics]}
+    json_path = out / "results.json"
+    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    written["json"] = json_path
+    png_path = out / "results.png"
+    plot.draw(results, png_path)
+    written["png"] = png_path
+    md_path = out / "results.md"
+    md_path.write_text(markdown(results, metrics, png_path.name))
+    written["md"] = md_path
+    return written

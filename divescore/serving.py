@@ -1,0 +1,76 @@
+"""How each HTTP service runs under gunicorn: the one command line, used by the native stack,
+the compose file and the tests.
+
+    python -m divescore.serving score_service      # exec gunicorn with the settings from the environment
+
+Both services use threaded workers (gthread): a long-poll holds its thread for up to
+``max_wait_seconds`` while it sleeps between reads, so score_service needs many threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+from divescore.settings import Settings, SettingsError, load
+
+
+@dataclasses.dataclass(frozen=True)
+class Serving:
+    port_setting: str
+    workers: int
+    threads: int
+
+
+SERVICES = {
+    "presign_service": Serving(port_setting="presign_port", workers=2, threads=4),
+    # Each waiting request holds a thread: 2 x 16 concurrent long-polls per instance.
+    "score_service": Serving(port_setting="score_port", workers=2, threads=16),
+}
+
+
+def gunicorn_command(service: str, settings: Settings) -> list[str]:
+    """The argv that serves ``service`` on ``settings.host`` and its port setting.
+
+    The child process needs ``settings.to_env()`` (and the AWS variables) in its environment:
+    its ``wsgi`` module loads the settings from there.
+    """
+    serving = SERVICES[service]
+    port = getattr(settings, serving.port_setting)
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{settings.host}:{port}",
+        "--worker-class", "gthread",
+        "--workers", str(serving.workers),
+        "--threads", str(serving.threads),
+        # gthread workers heartbeat between requests, so a long-poll never trips this.
+        "--timeout", "60",
+        # On shutdown, let running long-polls answer first.
+        "--graceful-timeout", str(settings.max_wait_seconds + 5),
+        "--keep-alive", "5",
+        # The default socket path is shared by every gunicorn of the user.
+        "--no-control-socket",
+        # The app logs each request itself, as JSON with its request id.
+        "--error-logfile", "-",
+        f"{service}.wsgi:app",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or argv[0] not in SERVICES:
+        print(f"usage: python -m divescore.serving {{{','.join(SERVICES)}}}", file=sys.stderr)
+        return 2
+    try:
+        settings = load()
+    except SettingsError as err:
+        print(f"divescore: {err}", file=sys.stderr)
+        return 2
+    command = gunicorn_command(argv[0], settings)
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

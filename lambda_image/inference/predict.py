@@ -1,0 +1,82 @@
+"""``divescore predict VIDEO``: score a local video file with the function's own pipeline
+(same frame selection, preprocessing, model and dtype choice), no AWS involved."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from divescore.settings import SettingsError, load
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", type=Path, help="the video file to score")
+    parser.add_argument("--weights", metavar="DIR",
+                        help="folder of MTL-AQA checkpoints (model_CNN_*.pth, ...); default: DIVESCORE_MODEL_DIR, "
+                             "else generated untrained weights")
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"),
+                        help="backbone dtype (default: DIVESCORE_MODEL_DTYPE, auto)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.video.is_file():
+        print(f"divescore predict: {args.video}: no such file", file=sys.stderr)
+        return 2
+    overrides = {"model_dir": args.weights} if args.weights else {}
+    if args.dtype:
+        overrides["model_dtype"] = args.dtype
+    try:
+        settings = load(**overrides)
+    except SettingsError as err:
+        print(f"divescore predict: {err}", file=sys.stderr)
+        return 2
+
+    # Imported here: torch takes a second to import, and other subcommands never need it.
+    from inference.errors import BadInput
+    from inference.scorer import load_scorer
+    from inference.video import VideoLimits
+    from inference.weights import WeightsError
+
+    try:
+        scorer = load_scorer(settings)
+        result = scorer.score(args.video, VideoLimits.from_settings(settings))
+    except WeightsError as err:
+        print(f"divescore predict: {err}", file=sys.stderr)
+        return 2
+    except BadInput as err:
+        if args.json:
+            print(json.dumps({"error": {"code": err.code, "message": err.message}}))
+        else:
+            print(f"divescore predict: {err.code}: {err.message}", file=sys.stderr)
+        return 1
+
+    if args.json:
+        fields = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("filmstrip", "video")}
+        print(json.dumps({**fields, "video": result.video.as_dict(), "model": scorer.model_info}))
+        return 0
+    print(report(result, scorer.model_info, scorer.weights.description))
+    return 0
+
+
+def report(result, model: dict, description: str) -> str:
+    video = result.video
+    starts = ", ".join(str(result.frames[i]) for i in range(0, len(result.frames), 16))
+    lines = [
+        f"score        {result.score:.4f}",
+        f"clip scores  {', '.join(f'{s:.2f}' for s in result.clip_scores)}",
+        f"model        {model['name']}, weights {model['weights']}, {model['dtype']}, "
+        f"calibrated: {str(model['calibrated']).lower()}",
+        f"video        {video.width}x{video.height}, {video.frames} frames at {video.fps:g} fps "
+        f"({video.duration_seconds:.2f} s), {video.codec or 'unknown codec'}",
+        f"clips        6 x 16 frames starting at frames {starts}",
+        "timings      " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in result.timings.items()),
+    ]
+    if result.dive_probability is not None:
+        lines.append(f"dive gate    p(diving) = {result.dive_probability:.3f}")
+    if not model["calibrated"]:
+        lines.append(f"WARNING      {description}")
+    return "\n".join(lines)

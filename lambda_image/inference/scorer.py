@@ -1,0 +1,223 @@
+"""Video file → score: decode, preprocess, C3D-AVG, with the work of decoding and of the
+network overlapped.
+
+A decoder thread reads the frames the clip plan needs (one sequential pass), resizes them
+and hands them over through a small bounded queue; the calling thread runs the backbone on
+each clip as soon as its 16th frame arrives, while the decoder carries on (OpenCV and
+PyTorch both release the GIL). The clip features are then averaged and put through the head
+in float32, whatever dtype the backbone ran in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from divescore.jobs import Stage
+from divescore.settings import Settings
+from inference import filmstrip, preprocess
+from inference.gate import DiveGate
+from inference.model import NAME, C3DAVG, build_model
+from inference.video import VideoInfo, VideoLimits, probe, read_frames
+from inference.weights import Weights, resolve
+
+ProgressCallback = Callable[[Stage, float], None]
+
+
+# -- dtype ------------------------------------------------------------------------------
+
+def cpu_has_fast_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU multiplies bf16 natively (AVX512-BF16 or AMX), where bf16 runs the
+    backbone about twice as fast as float32. Without them bf16 is emulated and slower."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", text) is not None
+
+
+def choose_dtype(setting: str) -> torch.dtype:
+    """``settings.model_dtype``: auto, float32 or bfloat16."""
+    if setting == "auto":
+        return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[setting]
+
+
+# -- the result -------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Result:
+    score: float
+    clip_scores: list[float]
+    frames: list[int]  # sampled frame indices in clip order: clip i is frames[16*i : 16*i+16]
+    video: VideoInfo
+    timings: dict[str, float]  # seconds
+    filmstrip: bytes  # JPEG
+    dive_probability: float | None = None  # from the gate, when it is on
+
+
+# -- decoding in a thread -----------------------------------------------------------------
+
+_DONE = object()
+
+
+class _Decoder:
+    """Iterate over ``(index, resized RGB frame)`` decoded by a background thread."""
+
+    def __init__(self, path: str | Path, indices: Sequence[int], expected_frames: int, buffer: int = 32):
+        self._args = (path, indices, expected_frames)
+        self._queue: queue.Queue = queue.Queue(maxsize=buffer)
+        self._stop = threading.Event()
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="decoder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        frames = read_frames(*self._args)
+        try:
+            for index, frame in frames:
+                if not self._put((index, preprocess.resize_frame(frame))):
+                    break
+        except BaseException as err:  # handed to the consuming thread, which raises it
+            self._put(err)
+        finally:
+            frames.close()
+            self.seconds = time.perf_counter() - started
+            self._put(_DONE)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# -- the scorer ---------------------------------------------------------------------------
+
+class Scorer:
+    """Scores video files with one loaded model. Safe to reuse for every invocation."""
+
+    def __init__(self, model: C3DAVG, weights: Weights, dtype: torch.dtype = torch.float32,
+                 gate: DiveGate | None = None):
+        self.model = model
+        self.weights = weights
+        self.dtype = dtype
+        self.gate = gate
+        # Only the backbone (99.9 % of the work) runs in bf16; channels-last is the layout
+        # oneDNN's bf16 convolutions want. The head stays float32 for the score's precision.
+        self._memory_format = torch.channels_last_3d if dtype == torch.bfloat16 else torch.contiguous_format
+        if dtype != torch.float32:
+            model.backbone.to(dtype=dtype, memory_format=self._memory_format)
+
+    @property
+    def model_info(self) -> dict:
+        return {
+            "name": NAME,
+            "weights": self.weights.name,
+            "calibrated": self.weights.calibrated,
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
+
+    def clip_features(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """16 cropped RGB frames -> (1, 8192) float32 features."""
+        clip = preprocess.clip_tensor(frames).unsqueeze(0)  # (1, C, T, H, W)
+        clip = clip.to(dtype=self.dtype, memory_format=self._memory_format)
+        with torch.inference_mode():
+            return self.model.clip_features(clip).float()
+
+    def score(self, path: str | Path, limits: VideoLimits, on_progress: ProgressCallback | None = None) -> Result:
+        """Raises an :mod:`inference.errors` class for a file that cannot be scored."""
+        report = on_progress or (lambda stage, fraction: None)
+        started = time.perf_counter()
+        info = probe(path, limits)
+        report(Stage.DECODING, 0.0)
+        plan = preprocess.plan_clips(info.frames)
+        wanted = sorted({i for clip in plan for i in clip})
+        strip_indices = set(filmstrip.pick(wanted))
+        # Identical clips (short videos) are computed once; clips are ready in order of their last frame.
+        pending = sorted({tuple(clip) for clip in plan}, key=lambda clip: clip[-1])
+        clip_count = len(pending)
+        crops: dict[int, np.ndarray] = {}
+        thumbnails: dict[int, np.ndarray] = {}
+        features: dict[tuple[int, ...], torch.Tensor] = {}
+        network_seconds = 0.0
+
+        decoder = _Decoder(path, wanted, info.frames)
+        try:
+            for count, (index, frame) in enumerate(decoder, start=1):
+                crops[index] = preprocess.center_crop(frame).copy()
+                if index in strip_indices:
+                    thumbnails[index] = frame
+                while pending and pending[0][-1] <= index:
+                    clip = pending.pop(0)
+                    t = time.perf_counter()
+                    features[clip] = self.clip_features([crops[i] for i in clip])
+                    network_seconds += time.perf_counter() - t
+                    report(Stage.SCORING if count == len(wanted) else Stage.DECODING, len(features) / clip_count)
+        finally:
+            decoder.close()
+
+        dive_probability = None
+        if self.gate is not None:
+            by_start = sorted(features)
+            middle = by_start[max(0, len(by_start) // 2 - 1): len(by_start) // 2 + 1]
+            dive_probability = self.gate.check([[crops[i] for i in clip] for clip in middle])
+
+        t = time.perf_counter()
+        per_clip = torch.cat([features[tuple(clip)] for clip in plan])  # (6, 8192)
+        with torch.inference_mode():
+            clip_scores = self.model.head(per_clip)  # (6,)
+            score = self.model.head(per_clip.mean(0, keepdim=True))[0]
+        network_seconds += time.perf_counter() - t
+        jpeg = filmstrip.encode([thumbnails[i] for i in sorted(thumbnails)])
+
+        return Result(
+            score=float(score),
+            clip_scores=[float(s) for s in clip_scores],
+            frames=[i for clip in plan for i in clip],
+            video=info,
+            timings={
+                "decode_s": round(decoder.seconds, 3),  # overlaps inference_s
+                "inference_s": round(network_seconds, 3),
+                "pipeline_s": round(time.perf_counter() - started, 3),
+            },
+            filmstrip=jpeg,
+            dive_probability=dive_probability,
+        )
+
+
+@functools.cache
+def _load(weights: Weights, dtype: torch.dtype) -> Scorer:
+    gate = DiveGate.load(weights.gate) if weights.gate else None
+    return Scorer(build_model(weights), weights, dtype, gate)
+
+
+def load_scorer(settings: Settings) -> Scorer:
+    """The scorer for ``settings``'s weights and dtype, loaded once per process."""
+    return _load(resolve(settings), choose_dtype(settings.model_dtype))

@@ -1,0 +1,71 @@
+"""The presign API: ``POST /v1/jobs`` and ``POST /v1/jobs/{id}/upload/complete``.
+
+Routes parse the request, call :mod:`presign_service.uploads` and shape the response; the
+shared behaviour (errors, CORS, logs, ``/healthz``) comes from :mod:`divescore.http`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flask import Blueprint, Flask, current_app, url_for
+
+from divescore import aws
+from divescore.http import create_api_app, json_body, logger_of
+from divescore.jobs import JobStore
+from divescore.settings import Settings
+from presign_service import uploads
+
+SERVICE = "presign_service"
+bp = Blueprint("jobs", __name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    store: JobStore
+    s3: object  # talks to S3 from here
+    presigner: object  # signs URLs for the address the browser uses
+
+
+def create_app(settings: Settings | None = None, *, store: JobStore | None = None, s3=None,
+               presigner=None) -> Flask:
+    """The app. Without ``settings``, the defaults (entry points pass ``settings.load()``);
+    the clients default to the shared ones of :mod:`divescore.aws`."""
+    settings = settings or Settings()
+    app = create_api_app(__name__, settings, service=SERVICE)
+    app.extensions[SERVICE] = Deps(
+        settings=settings,
+        store=store or JobStore(aws.table(settings)),
+        s3=s3 or aws.client("s3", settings),
+        presigner=presigner or aws.presigning_s3(settings),
+    )
+    app.register_blueprint(bp)
+    return app
+
+
+def _deps() -> Deps:
+    return current_app.extensions[SERVICE]
+
+
+@bp.post("/v1/jobs")
+def create_job():
+    deps = _deps()
+    new = uploads.parse_new_job(json_body(), deps.settings)
+    body = uploads.create_job(
+        new, deps.settings, store=deps.store, s3=deps.s3, presigner=deps.presigner,
+        complete_url=lambda job_id: url_for("jobs.complete_upload", job_id=job_id, _external=True),
+    )
+    logger_of(current_app).info("job created", extra={
+        "job_id": body["job_id"], "size": new.size, "content_type": new.content_type,
+        "upload_method": body["upload"]["method"],
+    })
+    return body, 201
+
+
+@bp.post("/v1/jobs/<job_id>/upload/complete")
+def complete_upload(job_id: str):
+    deps = _deps()
+    body = uploads.complete_upload(job_id, json_body(), deps.settings, store=deps.store, s3=deps.s3)
+    logger_of(current_app).info("upload completed", extra={"job_id": job_id, "status": body.get("status")})
+    return body, 200

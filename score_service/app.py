@@ -1,0 +1,69 @@
+"""The score API: ``GET /v1/jobs/{id}`` with ``?wait=N`` long-polls and ETags.
+
+Routes parse the request, call :mod:`score_service.waiting` and shape the response; the
+shared behaviour (errors, CORS, logs, ``/healthz``) comes from :mod:`divescore.http`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from divescore import aws, errors
+from divescore.http import create_api_app
+from divescore.jobs import JobStore
+from divescore.settings import Settings
+from score_service import waiting
+
+SERVICE = "score_service"
+bp = Blueprint("jobs", __name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    store: JobStore
+    s3: object  # talks to S3 from here
+    presigner: object  # signs URLs for the address the browser uses
+
+
+def create_app(settings: Settings | None = None, *, store: JobStore | None = None, s3=None,
+               presigner=None) -> Flask:
+    """The app. Without ``settings``, the defaults (entry points pass ``settings.load()``);
+    the clients default to the shared ones of :mod:`divescore.aws`."""
+    settings = settings or Settings()
+    app = create_api_app(__name__, settings, service=SERVICE)
+    app.extensions[SERVICE] = Deps(
+        settings=settings,
+        store=store or JobStore(aws.table(settings)),
+        s3=s3 or aws.client("s3", settings),
+        presigner=presigner or aws.presigning_s3(settings),
+    )
+    app.register_blueprint(bp)
+    return app
+
+
+# Any path below /v1/jobs/ is an id, so "a/b" gets the same 404 as every other unknown id.
+@bp.get("/v1/jobs/<path:job_id>")
+def get_job(job_id: str):
+    deps: Deps = current_app.extensions[SERVICE]
+    wait_seconds = waiting.parse_wait(request.args.get("wait"), deps.settings)
+    seen = request.if_none_match.as_set(include_weak=True)
+    read = functools.partial(
+        waiting.read_job, job_id, deps.settings, store=deps.store, s3=deps.s3, presigner=deps.presigner
+    )
+    snapshot = waiting.wait_for_change(
+        read, seen=seen, wait_seconds=wait_seconds, poll_interval_seconds=deps.settings.poll_interval_ms / 1000
+    )
+    if snapshot is None:
+        raise errors.JobNotFound()
+    if snapshot.etag in seen:
+        response = Response(status=304)
+    else:
+        response = jsonify(snapshot.body)
+    # Weak: the body's filmstrip URL is signed anew on each read; the job itself is the same.
+    response.set_etag(snapshot.etag, weak=True)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,120 @@
+"""Shared by the API tests: bootstrapped settings for a module, and the two services started
+for real (in a thread with Werkzeug's server, or under gunicorn as subprocesses).
+
+Each test module builds its settings once (on conftest's session ``emulator``) and keeps its
+services running for the whole module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+from werkzeug.serving import make_server
+
+from divescore import aws
+from divescore.bootstrap import bootstrap
+from divescore.jobs import JobStore
+from divescore.serving import gunicorn_command
+from divescore.settings import MIB, Settings, load
+from tests.helpers import ROOT, free_port, wait_until
+
+ALLOWED_ORIGIN = "http://allowed.example"
+
+
+def fresh_settings(**overrides) -> Settings:
+    """Settings for resources of their own (unique names), so tests never share state."""
+    suffix = uuid.uuid4().hex[:10]
+    values = {
+        "bucket": f"divescore-test-{suffix}",
+        "queue": f"divescore-jobs-{suffix}",
+        "dead_letter_queue": f"divescore-dlq-{suffix}",
+        "table": f"divescore-jobs-{suffix}",
+        "cors_origins": (ALLOWED_ORIGIN,),
+        # Small limits, so multipart tests move a few MiB, not hundreds.
+        "max_upload_bytes": 40 * MIB,
+        "multipart_threshold_bytes": 6 * MIB,
+        "part_size_bytes": 5 * MIB,
+        "max_wait_seconds": 5,
+        "poll_interval_ms": 20,
+        "s3_addressing_style": "path",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return load({}, **values)
+
+
+def bootstrapped_settings(**overrides) -> Settings:
+    """``fresh_settings`` whose resources exist (on the emulator in the environment)."""
+    settings = fresh_settings(**overrides)
+    bootstrap(settings)
+    return settings
+
+
+def store_for(settings: Settings, **kwargs) -> JobStore:
+    return JobStore(aws.table(settings), **kwargs)
+
+
+@contextlib.contextmanager
+def serve_in_thread(app) -> Iterator[str]:
+    """The app on a free port, served by Werkzeug's threaded server; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    url: str
+    log: Path  # the service's stdout and stderr
+
+
+@contextlib.contextmanager
+def serve_with_gunicorn(service: str, settings: Settings, env: dict[str, str], log_dir: Path) -> Iterator[Served]:
+    """``service`` under gunicorn, with the command line the stack uses, on a free port."""
+    port = free_port()
+    port_setting = {"presign_service": "presign_port", "score_service": "score_port"}[service]
+    settings = dataclasses.replace(settings, host="127.0.0.1", **{port_setting: port})
+    child_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DIVESCORE_")},
+        **env, **settings.to_env(),
+    }
+    log = log_dir / f"{service}.log"
+    with open(log, "a") as out:  # append: the workers' lines never overwrite each other
+        process = subprocess.Popen(
+            gunicorn_command(service, settings), cwd=ROOT, env={**child_env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(url + "/healthz", process), 30, what=f"{service} under gunicorn")
+        yield Served(url=url, log=log)
+    finally:
+        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _answers(url: str, process: subprocess.Popen) -> bool:
+    if process.poll() is not None:
+        raise RuntimeError(f"{process.args} exited with {process.returncode}")
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:  # listening before its workers have loaded the app
+        return False

@@ -1,0 +1,52 @@
+"""Debian's Chromium driven by Playwright (never a browser download), and screenshots under
+test-output/browser/."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.helpers import OUTPUT
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+SCREENSHOTS = OUTPUT / "browser"
+PHONE = {"width": 375, "height": 812}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, stack, request):
+    """The page of the stack, loaded at a phone's width; errors in its scripts fail the test."""
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(stack.web_url)
+    page.wait_for_selector("body[data-ready=true]")
+    yield page
+    context.close()
+    assert problems == [], f"the page's scripts failed: {problems}"
+
+
+@pytest.fixture
+def screenshot(request):
+    def take(page, suffix: str = "") -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = request.node.name + (f"-{suffix}" if suffix else "")
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    return take

@@ -1,0 +1,103 @@
+"""End to end through the native stack: API → S3 → SQS → dispatcher → RIE → awslambdaric →
+handler → DynamoDB → API, with the real C3D-AVG architecture (generated, untrained weights)."""
+
+import json
+
+import pytest
+import requests
+
+from divescore.jobs import PUBLIC_FIELDS
+from tests.helpers import wait_until
+from tests.videos import make_video
+
+pytestmark = pytest.mark.stack
+
+
+def create_job(stack, path, content_type="video/mp4"):
+    response = requests.post(f"{stack.presign_url}/v1/jobs", json={
+        "filename": path.name, "content_type": content_type, "size": path.stat().st_size,
+    }, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def post_upload(job, path, content_type="video/mp4"):
+    upload = job["upload"]
+    assert upload["method"] == "POST"
+    with open(path, "rb") as f:
+        response = requests.post(upload["url"], data=upload["fields"], files={"file": (path.name, f, content_type)},
+                                 timeout=60)
+    assert response.status_code in (200, 201, 204), response.text
+
+
+def wait_final(stack, job_id, timeout=240):
+    def final():
+        body = requests.get(f"{stack.score_url}/v1/jobs/{job_id}", params={"wait": 20}, timeout=30).json()
+        return body if body["status"] in ("succeeded", "failed") else None
+
+    return wait_until(final, timeout, interval=0, what=f"job {job_id} to finish")
+
+
+@pytest.fixture(scope="module")
+def scored(stack, tmp_path_factory):
+    """One video scored through the stack, shared by the assertions below."""
+    video = make_video(tmp_path_factory.mktemp("e2e") / "dive.mp4", seconds=2.0, size=(320, 240), codec="h264")
+    job = create_job(stack, video)
+    post_upload(job, video)
+    return job, wait_final(stack, job["job_id"])
+
+
+def test_an_uploaded_video_ends_succeeded_with_a_score(scored):
+    job, final = scored
+    assert final["status"] == "succeeded", final
+    assert isinstance(final["score"], float)
+    assert len(final["clip_scores"]) == 6
+    assert len(final["frames"]) == 96
+    assert final["model"]["calibrated"] is False
+    assert final["progress"] == 1
+
+
+def test_the_result_carries_only_public_fields_and_a_filmstrip(scored):
+    _, final = scored
+    assert set(final) <= set(PUBLIC_FIELDS) | {"filmstrip_url"}
+    image = requests.get(final["filmstrip_url"], timeout=10)
+    assert image.status_code == 200
+    assert image.content[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_the_same_event_delivered_again_is_not_processed_twice(stack, scored):
+    job, final = scored
+    sqs = stack.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=stack.settings.queue)["QueueUrl"]
+    key = stack.settings.upload_key(job["job_id"])
+    event = {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": stack.settings.region,
+        "eventName": "ObjectCreated:Post",
+        "s3": {"bucket": {"name": stack.settings.bucket}, "object": {"key": key, "size": final["size"]}},
+    }]}
+
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
+
+    wait_until(lambda: _queue_empty(sqs, queue_url), 60, what="the duplicate to be consumed")
+    again = stack.store.get(job["job_id"])
+    assert again["attempts"] == 1
+    assert again["updated_at"] == final["updated_at"]
+    assert again["score"] == final["score"]
+
+
+def _queue_empty(sqs, queue_url):
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_file_that_is_not_a_video_ends_failed_with_its_code(stack, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(bytes(range(256)) * 400)
+    job = create_job(stack, junk)
+    post_upload(job, junk)
+    final = wait_final(stack, job["job_id"])
+    assert final["status"] == "failed"
+    assert final["error"]["code"] == "not_a_video"
+    assert final["error"]["message"]

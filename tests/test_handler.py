@@ -1,0 +1,231 @@
+"""The function's event handling against a real moto server, with the real model."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from divescore import aws
+from divescore.dispatcher import lambda_sqs_event
+from divescore.events import Upload
+from divescore.jobs import JobStore, Status, new_job_id
+from divescore.settings import load
+from inference.scorer import load_scorer
+from inference.worker import Outcome, Services, handle_event, process_upload
+from tests import videos
+
+ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS_CACHE = ROOT / ".cache" / "weights"
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return load_scorer(load({}, cache_dir=str(WEIGHTS_CACHE), model_dtype="float32"))
+
+
+@pytest.fixture
+def work_dir(tmp_path):
+    """Where the function downloads uploads (its /tmp); every test checks it is left empty."""
+    folder = tmp_path / "function-tmp"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def services(settings, scorer, work_dir):
+    return Services(settings, JobStore(aws.table(settings)), aws.client("s3", settings), scorer, str(work_dir))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """16 frames (one clip, one forward of the network), H.264 as a phone writes it."""
+    return videos.make_video(tmp_path_factory.mktemp("videos") / "dive.mp4", seconds=16 / 25, size=(160, 120),
+                             codec="h264")
+
+
+def submit(services: Services, path: Path, declared_size: int | None = None, upload: bool = True) -> str:
+    """A job as presign_service makes it, and its upload landing in the bucket."""
+    settings, job_id = services.settings, new_job_id()
+    size = path.stat().st_size if declared_size is None else declared_size
+    services.store.create(job_id=job_id, filename=path.name, content_type="video/mp4", size=size,
+                          key=settings.upload_key(job_id), ttl_seconds=3600)
+    services.store.mark_queued(job_id)
+    if upload:
+        services.s3.upload_file(str(path), settings.bucket, settings.upload_key(job_id))
+    return job_id
+
+
+def queued_event(settings, job_id: str, timeout: float = 10) -> dict:
+    """The SQS event Lambda would deliver for the notification the emulator queued for ``job_id``."""
+    sqs = aws.client("sqs", settings)
+    url = aws.queue_url(settings)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                     AttributeNames=["All"], VisibilityTimeout=0)
+        for message in answer.get("Messages", []):
+            if job_id in message["Body"]:  # keys arrive URL-encoded
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
+                                              VisibilityTimeout=30)
+                return lambda_sqs_event(message, arn, settings.region)
+    raise AssertionError(f"no notification for {job_id} within {timeout} s")
+
+
+def direct_event(sqs_event: dict) -> dict:
+    """The same S3 notification as Lambda gets it straight from S3: the message's body."""
+    return json.loads(sqs_event["Records"][0]["body"])
+
+
+def test_an_upload_delivered_through_the_queue_is_scored(services, clip, work_dir):
+    job_id = submit(services, clip)
+    event = queued_event(services.settings, job_id)
+
+    assert handle_event(event, services) == {"batchItemFailures": []}
+
+    job = services.store.get(job_id)
+    assert job["status"] == Status.SUCCEEDED and job["progress"] == 1 and "stage" not in job
+    assert isinstance(job["score"], float) and job["score"] != int(job["score"])  # never truncated
+    assert len(job["clip_scores"]) == 6 and len(job["frames"]) == 96
+    assert job["model"] == {"name": "C3D-AVG (MTL-AQA)", "weights": services.scorer.weights.name,
+                            "calibrated": False, "dtype": "float32"}
+    assert set(job["timings"]) == {"download_s", "decode_s", "inference_s", "pipeline_s", "total_s"}
+    assert job["video"]["frames"] == 16 and job["attempts"] == 1
+    strip = services.s3.head_object(Bucket=services.settings.bucket, Key=job["filmstrip_key"])
+    assert job["filmstrip_key"] == services.settings.filmstrip_key(job_id)
+    assert strip["ContentType"] == "image/jpeg" and strip["ContentLength"] > 1000
+    assert list(work_dir.iterdir()) == []
+
+
+def test_a_direct_s3_event_is_scored_and_the_same_event_again_does_nothing(services, clip, work_dir):
+    job_id = submit(services, clip)
+    event = direct_event(queued_event(services.settings, job_id))
+
+    assert handle_event(event, services) == {"outcomes": [Outcome.SUCCEEDED]}
+    first = services.store.get(job_id)
+    assert handle_event(event, services) == {"outcomes": [Outcome.DUPLICATE]}
+    assert services.store.get(job_id) == first  # not touched: same score, attempts, updated_at
+    assert first["status"] == Status.SUCCEEDED and first["attempts"] == 1
+    assert list(work_dir.iterdir()) == []
+
+
+BAD_UPLOADS = {
+    "random_bytes": "not_a_video",
+    "empty": "not_a_video",
+    "png": "not_a_video",
+    "truncated": "video_truncated",
+    "moov_cut": "not_a_video",
+    "header_only": "no_frames",
+    "audio_only": "not_a_video",
+    "one_frame": "video_too_short",
+    "short_0.2s": "video_too_short",
+    "tiny_1x1": "resolution_too_small",
+    "8k": "resolution_too_large",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_UPLOADS))
+def test_a_bad_upload_ends_failed_with_its_code_and_leaves_nothing_behind(services, tmp_path, work_dir, name):
+    path = videos.BAD_INPUTS[name](tmp_path / "upload.mp4")
+    job_id = submit(services, path)
+    upload = Upload(services.settings.bucket, services.settings.upload_key(job_id), path.stat().st_size,
+                    "ObjectCreated:Post")
+
+    assert process_upload(upload, services) == Outcome.FAILED  # acknowledged: no retry loop
+
+    job = services.store.get(job_id)
+    assert job["status"] == Status.FAILED and job["error"]["code"] == BAD_UPLOADS[name]
+    assert job["error"]["message"].endswith(".") and "score" not in job
+    assert list(work_dir.iterdir()) == []
+
+
+def test_the_stored_object_is_checked_against_the_limits_and_the_declared_size(services, clip):
+    settings = services.settings
+    size = clip.stat().st_size
+
+    def outcome_of(job_id, services=services):
+        upload = Upload(settings.bucket, settings.upload_key(job_id), None, "ObjectCreated:Put")
+        assert process_upload(upload, services) == Outcome.FAILED
+        return services.store.get(job_id)["error"]["code"]
+
+    assert outcome_of(submit(services, clip, declared_size=size - 1)) == "size_mismatch"
+    assert outcome_of(submit(services, clip, upload=False)) == "upload_missing"
+    small_limit = dataclasses.replace(services, settings=dataclasses.replace(settings, max_upload_bytes=size - 1))
+    assert outcome_of(submit(services, clip), small_limit) == "file_too_large"
+
+
+def test_a_transient_table_error_is_a_batch_item_failure_for_that_message_only(services, clip, settings):
+    job_id = submit(services, clip)
+    event = queued_event(settings, job_id)
+    ignored = lambda_sqs_event({"MessageId": "m-ignored", "ReceiptHandle": "r", "Body": json.dumps(
+        {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": settings.bucket})}, "arn", settings.region)
+    event["Records"].append(ignored["Records"][0])
+    unreachable_table = dataclasses.replace(
+        services, store=JobStore(aws.table(dataclasses.replace(settings, table="no-such-table"))))
+
+    response = handle_event(event, unreachable_table)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert services.store.get(job_id)["status"] == Status.QUEUED  # untouched: the queue will retry it
+
+
+def test_an_unexpected_error_is_retried_and_on_the_last_receive_recorded(services, clip, tmp_path):
+    broken = dataclasses.replace(services, tmp_dir=str(tmp_path / "no-such-folder"))  # a fault after the claim
+    settings = services.settings
+
+    early = submit(services, clip)
+    event = queued_event(settings, early)
+    assert handle_event(event, broken)["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    assert services.store.get(early)["status"] == Status.PROCESSING  # the retry takes over when the lease ends
+
+    last = submit(services, clip)
+    event = queued_event(settings, last)
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(settings.max_receive_count)
+    assert handle_event(event, broken)["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    job = services.store.get(last)
+    assert job["status"] == Status.FAILED and job["error"]["code"] == "processing_failed"
+
+
+def test_test_events_and_other_keys_are_acknowledged_without_work(services):
+    settings = services.settings
+    assert handle_event({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": settings.bucket},
+                        services) == {"outcomes": []}
+    assert handle_event({"divescore": "warmup"}, services) == {"outcomes": []}
+    for key in ("results/abc/filmstrip.jpg", "uploads/abc/other", "uploads/video"):
+        upload = Upload(settings.bucket, key, 1, "ObjectCreated:Put")
+        assert process_upload(upload, services) == Outcome.IGNORED
+    assert process_upload(Upload("another-bucket", settings.upload_key(new_job_id()), 1, "ObjectCreated:Put"),
+                          services) == Outcome.IGNORED
+    assert process_upload(Upload(settings.bucket, settings.upload_key(new_job_id()), 1, "ObjectCreated:Put"),
+                          services) == Outcome.DUPLICATE  # no such job: nothing to claim
+
+
+def test_the_lambda_entry_point_sets_up_once_and_handles_events(settings, clip, emulator, tmp_path):
+    store = JobStore(aws.table(settings))
+    services = Services(settings, store, aws.client("s3", settings), scorer=None)
+    job_id = submit(services, clip)
+    event = direct_event(queued_event(settings, job_id))
+    script = """
+import json, sys, types
+from inference import handler
+context = types.SimpleNamespace(function_name="divescore-inference", memory_limit_in_mb=3008,
+    invoked_function_arn="arn:aws:lambda:us-east-1:000000000000:function:divescore-inference", aws_request_id="r-1")
+print(json.dumps({"warmup": handler.handler({"divescore": "warmup"}, context)}))
+print(json.dumps({"event": handler.handler(json.load(sys.stdin), context)}))
+"""
+    env = {**os.environ, **emulator.env, **settings.to_env(), "DIVESCORE_CACHE_DIR": str(WEIGHTS_CACHE),
+           "DIVESCORE_MODEL_DTYPE": "float32", "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], input=json.dumps(event), env=env, capture_output=True,
+                          text=True, timeout=240, cwd=ROOT / "lambda_image")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert {"warmup": {"outcomes": []}} in lines and {"event": {"outcomes": ["succeeded"]}} in lines
+    job_logs = [line for line in lines if "level" in line and "no uploads" not in line["message"]]
+    assert len(job_logs) >= 2 and all(line.get("job_id") == job_id for line in job_logs)
+    assert store.get(job_id)["status"] == Status.SUCCEEDED
+    assert list(tmp_path.iterdir()) == []

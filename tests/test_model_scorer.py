@@ -1,0 +1,117 @@
+"""The scoring pipeline with the real architecture: decode → preprocess → C3D-AVG."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from divescore.jobs import Stage
+from divescore.settings import load
+from inference import errors, preprocess
+from inference.gate import DIVING_CLASS, DiveGate
+from inference.model import SportsC3D, build_model
+from inference.scorer import Scorer, choose_dtype, cpu_has_fast_bf16, load_scorer
+from inference.video import VideoLimits
+from tests import videos
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    # The weights cache the native stack uses too: generated once per checkout.
+    return load_scorer(load({}, cache_dir=str(ROOT / ".cache" / "weights"), model_dtype="float32"))
+
+
+@pytest.fixture(scope="module")
+def video_17(tmp_path_factory):
+    """17 frames: six overlapping clips, two of them distinct (starts 0 and 1)."""
+    return videos.make_video(tmp_path_factory.mktemp("v") / "dive.mp4", seconds=17 / 25, size=(160, 120),
+                             codec="h264")
+
+
+def test_the_pipeline_scores_what_the_model_gives_for_the_same_frames(scorer, video_17):
+    seen = []
+    result = scorer.score(video_17, LIMITS, on_progress=lambda stage, fraction: seen.append((stage, fraction)))
+
+    plan = [list(range(0, 16))] * 3 + [list(range(1, 17))] * 3
+    assert result.frames == [i for clip in plan for i in clip]
+    # The reference: every frame decoded in order, preprocessed, the six clips in one batch.
+    capture = cv2.VideoCapture(str(video_17))
+    frames = []
+    while (decoded := capture.read())[0]:
+        frames.append(preprocess.center_crop(preprocess.resize_frame(decoded[1])))
+    capture.release()
+    batch = torch.stack([preprocess.clip_tensor([frames[i] for i in clip]) for clip in plan])
+    with torch.inference_mode():
+        expected_clip_scores = scorer.model.head(scorer.model.clip_features(batch))
+        expected_score = scorer.model(batch)
+    assert result.score == pytest.approx(float(expected_score), rel=1e-5)
+    assert result.clip_scores == pytest.approx(expected_clip_scores.tolist(), rel=1e-5)
+    assert result.clip_scores[0] == result.clip_scores[2] != result.clip_scores[3]
+
+    assert (result.video.frames, result.video.width, result.video.height) == (17, 160, 120)
+    assert set(result.timings) == {"decode_s", "inference_s", "pipeline_s"}
+    strip = cv2.imdecode(np.frombuffer(result.filmstrip, np.uint8), cv2.IMREAD_COLOR)
+    assert strip.shape == (128, 8 * 171, 3)
+
+    stages = [stage for stage, _ in seen]
+    assert stages[0] == Stage.DECODING and stages[-1] == Stage.SCORING
+    fractions = [fraction for _, fraction in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_bad_files_raise_their_domain_error_before_any_inference(scorer, tmp_path):
+    with pytest.raises(errors.NotAVideo):
+        scorer.score(videos.make_random_bytes(tmp_path / "x.mp4"), LIMITS)
+    with pytest.raises(errors.VideoTruncated):
+        scorer.score(videos.make_truncated(tmp_path / "t.mp4"), LIMITS)
+
+
+@pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has neither AVX512-BF16 nor AMX: bf16 is not used")
+def test_bfloat16_stays_within_half_a_percent_of_float32(scorer, video_17):
+    bf16 = Scorer(build_model(scorer.weights), scorer.weights, torch.bfloat16)
+    assert bf16.model_info["dtype"] == "bfloat16"
+    reference = scorer.score(video_17, LIMITS).score
+    assert bf16.score(video_17, LIMITS).score == pytest.approx(reference, rel=0.005)
+
+
+def test_auto_dtype_follows_the_cpu(tmp_path):
+    with_bf16 = tmp_path / "cpuinfo-bf16"
+    with_bf16.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n")
+    without = tmp_path / "cpuinfo-avx2"
+    without.write_text("flags\t\t: fpu avx avx2 fma\n")
+    assert cpu_has_fast_bf16(with_bf16) and not cpu_has_fast_bf16(without)
+    assert not cpu_has_fast_bf16(tmp_path / "missing")
+    assert choose_dtype("float32") == torch.float32 and choose_dtype("bfloat16") == torch.bfloat16
+    assert choose_dtype("auto") == (torch.bfloat16 if cpu_has_fast_bf16() else torch.float32)
+
+
+def _sports_c3d_favouring(label: int) -> SportsC3D:
+    """A Sports-1M C3D whose answer does not depend on the video: zero weights, one class's bias high."""
+    with torch.device("meta"):
+        net = SportsC3D()
+    net.to_empty(device="cpu")
+    for parameter in net.parameters():
+        torch.nn.init.zeros_(parameter)
+    with torch.no_grad():
+        net.fc8.bias[label] = 10.0
+    return net.eval()
+
+
+def test_the_dive_gate_turns_away_what_is_not_a_dive(scorer, tmp_path):
+    video = videos.make_video(tmp_path / "v.mp4", seconds=16 / 25, size=(160, 120))
+    tennis = 54  # "tennis" in Sports-1M's labels
+    gated = Scorer(scorer.model, scorer.weights, torch.float32, DiveGate(_sports_c3d_favouring(tennis)))
+    with pytest.raises(errors.NotADive) as caught:
+        gated.score(video, LIMITS)
+    assert caught.value.code == "not_a_dive"
+
+
+def test_the_dive_gate_passes_a_dive():
+    gate = DiveGate(_sports_c3d_favouring(DIVING_CLASS))
+    clip = [np.zeros((112, 112, 3), np.uint8)] * 16
+    assert gate.check([clip]) > 0.9
