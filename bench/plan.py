@@ -41,8 +41,8 @@ FULL = Plan(quick=False)
 
 QUICK = Plan(
     quick=True,
-    matmul_repeats=2,
-    model_clips=2,
+    matmul_repeats=1,
+    model_clips=1,
     model_repeats=1,
     clip_seconds=5.0,
     big_seconds=5.0,  # about 10 MB

@@ -69,8 +69,24 @@ class Metric:
         }
 
 
-def not_measured(key: str, name: str, unit: str, target: Target | None, why: str, state: State) -> Metric:
-    return Metric(key, name, None, unit, target, why, state)
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One metric a section promises to report; the runner reports it as not measured when
+    the section stops before it."""
+
+    key: str
+    name: str
+    unit: str
+    target: Target | None = None
+
+    def of(self, value: float, note: str = "") -> Metric:
+        return Metric(self.key, self.name, float(value), self.unit, self.target, note)
+
+    def skipped(self, why: str) -> Metric:
+        return Metric(self.key, self.name, None, self.unit, self.target, why, State.SKIPPED)
+
+    def failed(self, why: str) -> Metric:
+        return Metric(self.key, self.name, None, self.unit, self.target, why, State.FAILED)
 
 
 # -- formatting ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ pre-signing come from our settings.
 from __future__ import annotations
 
 import functools
+import threading
 
 import boto3
 from botocore.config import Config
@@ -40,9 +41,15 @@ def presigning_s3(settings: Settings):
     return boto3.session.Session().client("s3", endpoint_url=endpoint, config=_config(settings))
 
 
-@functools.cache
+_local = threading.local()
+
+
 def table(settings: Settings):
-    return boto3.session.Session().resource("dynamodb", config=_config(settings)).Table(settings.table)
+    """The jobs table, one ``Table`` resource per thread: boto3 resources are not thread safe."""
+    tables = _local.__dict__.setdefault("tables", {})
+    if settings not in tables:
+        tables[settings] = boto3.session.Session().resource("dynamodb", config=_config(settings)).Table(settings.table)
+    return tables[settings]
 
 
 def queue_url(settings: Settings, name: str | None = None) -> str:

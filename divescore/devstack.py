@@ -127,18 +127,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def check_ports(settings: Settings) -> None:
+def check_ports(settings: Settings, without: frozenset[str] = frozenset()) -> None:
+    """Every port is distinct, and free unless its process is left out (``without``): a test
+    may run its own emulator or runtime on it."""
     ports = {
-        "emulator_port": settings.emulator_port, "web_port": settings.web_port,
-        "presign_port": settings.presign_port, "score_port": settings.score_port,
+        "emulator_port": (settings.emulator_port, "emulator"), "web_port": (settings.web_port, "web"),
+        "presign_port": (settings.presign_port, "presign"), "score_port": (settings.score_port, "score"),
     }
-    ports.update({f"runtime_port (+{i})": settings.runtime_port + i for i in range(settings.runtimes)})
+    ports.update({f"runtime_port (+{i})": (settings.runtime_port + i, f"function-{i}")
+                  for i in range(settings.runtimes)})
     seen: dict[int, str] = {}
-    for name, port in ports.items():
+    for name, (port, process) in ports.items():
         setting = env_name(name.split(" ")[0]) + name[len(name.split(" ")[0]):]
         if port in seen:
             raise StartupError(f"{setting}: port {port} is also used by {seen[port]}; choose another port")
         seen[port] = setting
+        if process in without:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((settings.host, port))
@@ -215,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = stack_settings()
         check_installed()
-        check_ports(settings)
+        check_ports(settings, frozenset(args.without))
     except (SettingsError, StartupError) as err:
         print(f"divescore: {err}", file=sys.stderr)
         return 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from urllib.parse import unquote_plus
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, SQSEvent
 

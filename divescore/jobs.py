@@ -88,11 +88,26 @@ def public_view(job: dict) -> dict:
 
 
 class JobStore:
-    """Job records in one DynamoDB table, reached through a boto3 ``Table`` resource."""
+    """Job records in one DynamoDB table, reached through a boto3 ``Table`` resource.
+
+    ``table`` is a ``Table``, or a function returning one: boto3 resources are not thread
+    safe, so a store shared by threads (gunicorn's gthread workers) takes
+    ``lambda: aws.table(settings)``, which gives each thread its own (see ``for_settings``).
+    """
 
     def __init__(self, table, *, clock=time.time):
-        self.table = table
+        self._table = table
         self.clock = clock
+
+    @classmethod
+    def for_settings(cls, settings, **kwargs) -> "JobStore":
+        from divescore import aws
+
+        return cls(lambda: aws.table(settings), **kwargs)
+
+    @property
+    def table(self):
+        return self._table() if callable(self._table) else self._table
 
     # -- reads -------------------------------------------------------------------------
 

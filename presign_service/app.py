@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
     app = create_api_app(__name__, settings, service=SERVICE)
     app.extensions[SERVICE] = Deps(
         settings=settings,
-        store=store or JobStore(aws.table(settings)),
+        store=store or JobStore.for_settings(settings),
         s3=s3 or aws.client("s3", settings),
         presigner=presigner or aws.presigning_s3(settings),
     )

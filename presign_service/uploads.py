@@ -227,6 +227,9 @@ def complete_upload(job_id: str, body: Any, settings: Settings, *, store: JobSto
         raise
     except ClientError as err:
         code = err.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchUpload" and _object_exists(s3, settings, job["key"]):
+            # A second call racing one that just succeeded: the upload is fine, leave the job be.
+            raise errors.UploadNotPending("This job's upload was already completed.") from None
         if code not in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall", "NoSuchUpload", "MalformedXML"):
             raise
         message = (
@@ -261,6 +264,14 @@ def _parse_parts(parts: list, *, expected: int) -> list[tuple[int, str]]:
             raise errors.InvalidParts(f"Part {index} needs the ETag S3 returned when it was uploaded.")
         parsed.append((number, etag))
     return parsed
+
+
+def _object_exists(s3, settings: Settings, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=settings.bucket, Key=key)
+    except ClientError:
+        return False
+    return True
 
 
 def _give_up(job: dict, settings: Settings, *, store: JobStore, s3, reason: str) -> None:

@@ -3,20 +3,22 @@
 import dataclasses
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from inference.scorer import load_scorer
+from inference.worker import Outcome, Services, handle_event, process_upload
 
 from divescore import aws
+from divescore.bootstrap import bootstrap
 from divescore.dispatcher import lambda_sqs_event
 from divescore.events import Upload
 from divescore.jobs import JobStore, Status, new_job_id
 from divescore.settings import load
-from inference.scorer import load_scorer
-from inference.worker import Outcome, Services, handle_event, process_upload
 from tests import videos
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,9 +38,24 @@ def work_dir(tmp_path):
     return folder
 
 
+def make_services(settings, scorer, work_dir) -> Services:
+    return Services(settings, JobStore(aws.table(settings)), aws.client("s3", settings), scorer, str(work_dir))
+
+
 @pytest.fixture
 def services(settings, scorer, work_dir):
-    return Services(settings, JobStore(aws.table(settings)), aws.client("s3", settings), scorer, str(work_dir))
+    return make_services(settings, scorer, work_dir)
+
+
+@pytest.fixture(scope="module")
+def module_settings(emulator):
+    """Resources shared by the many bad-input cases (bootstrapping per case takes seconds)."""
+    suffix = secrets.token_hex(4)
+    shared = load({}, bucket=f"test-bad-{suffix}", queue=f"test-bad-{suffix}", dead_letter_queue=f"test-bad-dlq-{suffix}",
+                  table=f"test-bad-{suffix}", s3_addressing_style="path", function_timeout_seconds=30,
+                  visibility_timeout_seconds=40)
+    bootstrap(shared)
+    return shared
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +147,9 @@ BAD_UPLOADS = {
 
 
 @pytest.mark.parametrize("name", sorted(BAD_UPLOADS))
-def test_a_bad_upload_ends_failed_with_its_code_and_leaves_nothing_behind(services, tmp_path, work_dir, name):
+def test_a_bad_upload_ends_failed_with_its_code_and_leaves_nothing_behind(module_settings, scorer, tmp_path, work_dir,
+                                                                           name):
+    services = make_services(module_settings, scorer, work_dir)
     path = videos.BAD_INPUTS[name](tmp_path / "upload.mp4")
     job_id = submit(services, path)
     upload = Upload(services.settings.bucket, services.settings.upload_key(job_id), path.stat().st_size,
@@ -144,7 +163,8 @@ def test_a_bad_upload_ends_failed_with_its_code_and_leaves_nothing_behind(servic
     assert list(work_dir.iterdir()) == []
 
 
-def test_the_stored_object_is_checked_against_the_limits_and_the_declared_size(services, clip):
+def test_the_stored_object_is_checked_against_the_limits_and_the_declared_size(module_settings, scorer, work_dir, clip):
+    services = make_services(module_settings, scorer, work_dir)
     settings = services.settings
     size = clip.stat().st_size
 
@@ -162,8 +182,9 @@ def test_the_stored_object_is_checked_against_the_limits_and_the_declared_size(s
 def test_a_transient_table_error_is_a_batch_item_failure_for_that_message_only(services, clip, settings):
     job_id = submit(services, clip)
     event = queued_event(settings, job_id)
-    ignored = lambda_sqs_event({"MessageId": "m-ignored", "ReceiptHandle": "r", "Body": json.dumps(
-        {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": settings.bucket})}, "arn", settings.region)
+    test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": settings.bucket})
+    ignored = lambda_sqs_event({"MessageId": "m-ignored", "ReceiptHandle": "r", "Body": test_event,
+                                "Attributes": {"ApproximateReceiveCount": "1"}}, "arn", settings.region)
     event["Records"].append(ignored["Records"][0])
     unreachable_table = dataclasses.replace(
         services, store=JobStore(aws.table(dataclasses.replace(settings, table="no-such-table"))))
@@ -191,7 +212,8 @@ def test_an_unexpected_error_is_retried_and_on_the_last_receive_recorded(service
     assert job["status"] == Status.FAILED and job["error"]["code"] == "processing_failed"
 
 
-def test_test_events_and_other_keys_are_acknowledged_without_work(services):
+def test_test_events_and_other_keys_are_acknowledged_without_work(module_settings, scorer, work_dir):
+    services = make_services(module_settings, scorer, work_dir)
     settings = services.settings
     assert handle_event({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": settings.bucket},
                         services) == {"outcomes": []}
@@ -221,7 +243,7 @@ print(json.dumps({"event": handler.handler(json.load(sys.stdin), context)}))
     env = {**os.environ, **emulator.env, **settings.to_env(), "DIVESCORE_CACHE_DIR": str(WEIGHTS_CACHE),
            "DIVESCORE_MODEL_DTYPE": "float32", "TMPDIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", script], input=json.dumps(event), env=env, capture_output=True,
-                          text=True, timeout=240, cwd=ROOT / "lambda_image")
+                          text=True, timeout=240, cwd=ROOT / "lambda_image", check=False)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert {"warmup": {"outcomes": []}} in lines and {"event": {"outcomes": ["succeeded"]}} in lines

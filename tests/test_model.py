@@ -4,11 +4,11 @@ import json
 
 import pytest
 import torch
-
-from divescore.settings import load
 from inference import weights as weights_module
 from inference.model import C3DAVG, PARTS, SportsC3D, build_model
 from inference.weights import FILE_PATTERNS, WeightsError, checkpoint_weights, generated_weights, resolve
+
+from divescore.settings import load
 
 SEED = 7
 

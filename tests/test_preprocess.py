@@ -4,7 +4,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from inference import filmstrip, preprocess
 from inference.preprocess import CLIP_FRAMES, CLIPS, plan_clips
 

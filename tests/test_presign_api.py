@@ -185,6 +185,25 @@ def test_large_file_uploads_in_parts_then_is_queued(presign, api_settings, s3, s
     assert (again.status_code, error_of(again)) == (409, "upload_not_pending")
 
 
+def test_a_complete_that_lost_a_race_to_another_leaves_the_job_alone(presign, api_settings, s3, store):
+    # GIVEN an upload that another call completed just before this one reached S3
+    body = new_job(presign, size=LARGE)
+    parts = put_parts(body["upload"], b"r" * LARGE)
+    record = store.get(body["job_id"])
+    s3.complete_multipart_upload(
+        Bucket=api_settings.bucket, Key=record["key"], UploadId=record["upload_id"],
+        MultipartUpload={"Parts": [{"PartNumber": p["part_number"], "ETag": p["etag"]} for p in parts]},
+    )
+
+    # WHEN this one completes with the same parts (S3 repeats a recent completion's answer)
+    response = requests.post(body["upload"]["complete_url"], json={"parts": parts})
+
+    # THEN the job goes on, never failed by the duplicate
+    assert response.status_code == 200, response.text
+    assert store.get(body["job_id"])["status"] == "queued"
+    assert keys_in(s3, api_settings, f"uploads/{body['job_id']}") == [record["key"]]
+
+
 def test_complete_url_is_this_services_route(presign):
     body = new_job(presign, size=LARGE)
     assert body["upload"]["complete_url"] == f"{presign}/v1/jobs/{body['job_id']}/upload/complete"

@@ -50,3 +50,16 @@ def test_every_setting_is_described():
     rows = describe()
     assert all(help_text for _, _, help_text in rows)
     assert len({name for name, _, _ in rows}) == len(rows)
+
+
+def test_docs_list_every_setting_as_the_code_defines_it(capsys):
+    from divescore.settings_cli import add_arguments, run
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    run(parser.parse_args(["--markdown"]))
+    table = capsys.readouterr().out
+    docs = (Path(__file__).parent.parent / "docs" / "settings.md").read_text()
+    assert table in docs, "docs/settings.md is stale: regenerate it with `divescore settings --markdown`"

@@ -111,6 +111,7 @@ def make_empty(path: str | Path) -> Path:
 def make_png(path: str | Path) -> Path:
     path = Path(path)
     ok, data = cv2.imencode(".png", frame(0, (64, 48)))
+    assert ok
     path.write_bytes(data.tobytes())
     return path
 

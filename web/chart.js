@@ -3,7 +3,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 320;
 const HEIGHT = 160;
-const PAD = { top: 18, right: 8, bottom: 22, left: 34 };
+const PAD = { top: 10, right: 44, bottom: 22, left: 38 };  // the right margin holds the video's score
 
 function element(name, attributes = {}, text = null) {
   const node = document.createElementNS(SVG, name);
@@ -37,10 +37,11 @@ export function clipChart(scores, overall) {
       scores.map((s, i) => `clip ${i + 1}: ${s.toFixed(2)}`).join(", ") + `; video: ${overall.toFixed(2)}`),
   );
 
+  const decimals = Math.max(0, -Math.floor(Math.log10(step)));
   for (let v = low; v <= high + step / 2; v += step) {
     svg.append(
       element("line", { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(v), y2: y(v), class: "chart__grid" }),
-      element("text", { x: PAD.left - 4, y: y(v) + 3, class: "chart__axis", "text-anchor": "end" }, String(+v.toFixed(2))),
+      element("text", { x: PAD.left - 4, y: y(v) + 3, class: "chart__axis", "text-anchor": "end" }, v.toFixed(decimals)),
     );
   }
 
@@ -63,7 +64,7 @@ export function clipChart(scores, overall) {
   if (Number.isFinite(overall)) {
     svg.append(
       element("line", { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(overall), y2: y(overall), class: "chart__overall" }),
-      element("text", { x: WIDTH - PAD.right, y: y(overall) - 4, class: "chart__label", "text-anchor": "end" },
+      element("text", { x: WIDTH - PAD.right + 4, y: y(overall) + 4, class: "chart__label", "text-anchor": "start" },
         overall.toFixed(2)),
     );
   }

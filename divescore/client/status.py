@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"divescore status: {err}", file=sys.stderr)
         return 2
     try:
-        job = api.follow(args.job_id) if args.wait else api.get_job(args.job_id).job
+        job = api.follow(args.job_id, timeout=900) if args.wait else api.get_job(args.job_id).job
     except ApiError as err:
         if args.json:
             print(json.dumps({"job_id": args.job_id, "status": "error", "error": err.as_dict()}))

@@ -104,7 +104,7 @@ def submit_video(api: ApiClient, video: str, *, parallel: int, quiet: bool) -> d
     content_type = content_type_of(path)
     job = api.create_job(filename=path.name, content_type=content_type, size=size)
     cancel = threading.Event()
-    with tqdm(total=size, desc=path.name, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
+    with tqdm(total=size, desc=path.name, unit="B", unit_scale=True, unit_divisor=1000, leave=False,
               dynamic_ncols=True, disable=True if quiet else None, file=sys.stderr) as bar:
         try:
             upload(api, job, path, content_type=content_type, progress=bar.update, parallel=parallel, cancel=cancel)
@@ -117,12 +117,11 @@ def submit_video(api: ApiClient, video: str, *, parallel: int, quiet: bool) -> d
 def follow_job(api: ApiClient, video: str, job_id: str, *, timeout: float, quiet: bool) -> dict:
     """Long-poll the job to its end, showing its stage and progress on stderr."""
     name = Path(video).name
-    with tqdm(total=100, desc=f"{name}: queued", leave=False, dynamic_ncols=True,
-              bar_format="{desc} {percentage:3.0f}%|{bar}|", disable=True if quiet else None,
-              file=sys.stderr) as bar:
+    with tqdm(total=100, desc=f"{name} queued", leave=False, dynamic_ncols=True, bar_format="{l_bar}{bar}|",
+              disable=True if quiet else None, file=sys.stderr) as bar:
 
         def show(job: dict) -> None:
-            bar.set_description(f"{name}: {job.get('stage') or job.get('status')}", refresh=False)
+            bar.set_description(f"{name} {job.get('stage') or job.get('status')}", refresh=False)
             bar.n = round(100 * float(job.get("progress") or 0))
             bar.refresh()
 

@@ -68,10 +68,10 @@ def report(result, model: dict, description: str) -> str:
     lines = [
         f"score        {result.score:.4f}",
         f"clip scores  {', '.join(f'{s:.2f}' for s in result.clip_scores)}",
-        f"model        {model['name']}, weights {model['weights']}, {model['dtype']}, "
-        f"calibrated: {str(model['calibrated']).lower()}",
-        f"video        {video.width}x{video.height}, {video.frames} frames at {video.fps:g} fps "
-        f"({video.duration_seconds:.2f} s), {video.codec or 'unknown codec'}",
+        (f"model        {model['name']}, weights {model['weights']}, {model['dtype']}, "
+         f"calibrated: {str(model['calibrated']).lower()}"),
+        (f"video        {video.width}x{video.height}, {video.frames} frames at {video.fps:g} fps "
+         f"({video.duration_seconds:.2f} s), {video.codec or 'unknown codec'}"),
         f"clips        6 x 16 frames starting at frames {starts}",
         "timings      " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in result.timings.items()),
     ]

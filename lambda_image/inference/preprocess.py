@@ -37,8 +37,8 @@ MEAN = (0.485, 0.456, 0.406)  # ImageNet, RGB
 STD = (0.229, 0.224, 0.225)
 
 # torchvision's CenterCrop offsets: round((128 - 112) / 2), round((171 - 112) / 2) = 8, 30
-_TOP = int(round((RESIZE_WH[1] - CROP) / 2.0))
-_LEFT = int(round((RESIZE_WH[0] - CROP) / 2.0))
+_TOP = round((RESIZE_WH[1] - CROP) / 2.0)
+_LEFT = round((RESIZE_WH[0] - CROP) / 2.0)
 
 # x / 255 then (x - mean) / std, folded into one multiply-add per channel
 _SCALE = torch.tensor([1.0 / (255.0 * s) for s in STD]).view(3, 1, 1, 1)

@@ -26,7 +26,7 @@ from divescore.jobs import Stage
 from divescore.settings import Settings
 from inference import filmstrip, preprocess
 from inference.gate import DiveGate
-from inference.model import NAME, C3DAVG, build_model
+from inference.model import C3DAVG, NAME, build_model
 from inference.video import VideoInfo, VideoLimits, probe, read_frames
 from inference.weights import Weights, resolve
 
@@ -88,7 +88,7 @@ class _Decoder:
             for index, frame in frames:
                 if not self._put((index, preprocess.resize_frame(frame))):
                     break
-        except BaseException as err:  # handed to the consuming thread, which raises it
+        except Exception as err:  # noqa: BLE001 -- handed to the consuming thread, which raises it
             self._put(err)
         finally:
             frames.close()
@@ -109,7 +109,7 @@ class _Decoder:
             item = self._queue.get()
             if item is _DONE:
                 return
-            if isinstance(item, BaseException):
+            if isinstance(item, Exception):
                 raise item
             yield item
 

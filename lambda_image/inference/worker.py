@@ -62,7 +62,7 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        return cls(settings, JobStore(aws.table(settings)), aws.client("s3", settings), load_scorer(settings))
+        return cls(settings, JobStore.for_settings(settings), aws.client("s3", settings), load_scorer(settings))
 
 
 # -- events -----------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def handle_event(event: dict, services: Services, context=None) -> dict:
 
 def process_record(record, services: Services) -> list[Outcome]:
     """One SQS message (Powertools ``SQSRecord``) holding an S3 notification."""
-    receives = int(record.attributes.approximate_receive_count or 1)
+    receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
     final_attempt = receives >= services.settings.max_receive_count
     try:
         return [process_upload(upload, services, final_attempt=final_attempt)

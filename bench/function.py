@@ -1,0 +1,261 @@
+"""The function on its own: 2. pipeline overhead, 3. cold start, 7. memory.
+
+One fresh runtime (the real Runtime Interface Emulator running ``python -m awslambdaric``)
+is started and invoked directly with S3 events, as the dispatcher would after a queue
+message, in this order:
+
+1. a no-op event: its answer is the moment the fresh runtime is ready (the RIE initialises
+   the function lazily, on its first invocation: imports, clients, weights);
+2. the 5 s 720p clip twice: the first pays for the first forward (oneDNN's set-up), the
+   second is a warm invocation;
+3. the large 1080p file: the whole function's time, against the time the ffmpeg tool takes
+   only to decode the same file, and the runtime process's peak RSS (``VmHWM``) afterwards.
+
+Beside it, the same pipeline stages run one after another in this process (download,
+decode, sampling, preprocessing, model), so the overhead is measured without the overlap
+the function gets from decoding in a thread; and a plain ``python`` child times import
+torch, the handler's import (settings, clients, weights) and the first forwards, to show
+where the cold start goes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import requests
+import torch
+
+from bench import videos
+from bench.report import Metric, Spec, at_most
+from divescore.devstack import FUNCTION_ROOT, HANDLER
+from divescore.jobs import new_job_id
+from tests.helpers import ROOT, Runtime, descendants
+
+MIB = 1024 * 1024
+MEMORY_HEADROOM = 1.25
+LAMBDA_MEMORY_STEP_MB = 64
+TEMPLATE = ROOT / "template.yaml"
+
+PIPELINE_720P = Spec("pipeline_overhead_720p", "pipeline overhead, 5 s 720p clip: (download + decode + "
+                     "sampling + preprocessing) / model", "ratio", at_most(0.10))
+PIPELINE_720P_FUNCTION = Spec("pipeline_overhead_720p_function", "same, inside the function (decode overlapped): "
+                              "(total − model) / model", "ratio")
+BIG_VS_DECODE = Spec("big_file_vs_decode", "large 1080p file: whole function / ffmpeg decode only", "ratio",
+                     at_most(1.15))
+COLD_READY = Spec("cold_start_ready", "cold start: process start → ready for the first event", "s", at_most(1.5))
+COLD_FIRST_JOB = Spec("cold_first_job_vs_warm", "cold start: (ready + first job) / warm job", "ratio")
+PEAK_RSS = Spec("peak_rss", "function peak RSS scoring the large file", "MB", at_most(2048))
+LAMBDA_MEMORY = Spec("lambda_memory_suggestion", "Lambda memory setting derived (peak × 1.25, 64 MB steps)", "MB")
+SPECS = (PIPELINE_720P, PIPELINE_720P_FUNCTION, BIG_VS_DECODE, COLD_READY, COLD_FIRST_JOB, PEAK_RSS, LAMBDA_MEMORY)
+
+
+def s3_event(bucket: str, key: str, size: int, region: str) -> dict:
+    """The S3 notification for one new object, as S3 writes it (key URL-encoded)."""
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": region, "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+               "object": {"key": quote_plus(key), "size": size}},
+    }]}
+
+
+def lambda_memory_mb(peak_mib: float, headroom: float = MEMORY_HEADROOM, step: int = LAMBDA_MEMORY_STEP_MB) -> int:
+    return max(128, math.ceil(peak_mib * headroom / step) * step)
+
+
+def template_memory_mb(template: Path = TEMPLATE) -> int | None:
+    match = re.search(r"FunctionMemoryMB:\s*\n(?:\s+\w+:.*\n)*?\s+Default:\s*(\d+)", template.read_text())
+    return int(match.group(1)) if match else None
+
+
+def peak_rss_mib(runtime_pid: int) -> float:
+    """The largest ``VmHWM`` (peak resident set) among the runtime's processes."""
+    peaks = []
+    for pid in [runtime_pid, *descendants(runtime_pid)]:
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+            if match:
+                peaks.append(int(match.group(1)) / 1024)
+    if not peaks:
+        raise RuntimeError("no runtime process to read VmHWM from")
+    return max(peaks)
+
+
+class FunctionRuntime:
+    """A fresh runtime, and jobs put straight into its table and bucket."""
+
+    def __init__(self, bs, timeout_seconds: int):
+        self.bs = bs
+        self.started = time.monotonic()
+        self.runtime = Runtime(HANDLER, FUNCTION_ROOT, bs.env, timeout_seconds=timeout_seconds)
+        self.timeout = timeout_seconds + 30
+        self.http = requests.Session()
+
+    def invoke(self, event: dict) -> dict:
+        response = self.http.post(self.runtime.invoke_url, json=event, timeout=self.timeout)
+        body = response.json()
+        if response.status_code != 200 or "errorType" in body:
+            raise RuntimeError(f"the function failed: {json.dumps(body)[:300]}")
+        return body
+
+    def score(self, path: Path) -> tuple[float, dict]:
+        """Upload ``path`` as a new job's video, invoke the function with its event; returns
+        the invocation's seconds and the finished job."""
+        settings = self.bs.settings
+        job_id = new_job_id()
+        key = settings.upload_key(job_id)
+        size = path.stat().st_size
+        self.bs.store.create(job_id=job_id, filename=path.name, content_type="video/mp4", size=size, key=key,
+                             ttl_seconds=3600)
+        self.bs.s3.upload_file(str(path), settings.bucket, key)
+        started = time.perf_counter()
+        self.invoke(s3_event(settings.bucket, key, size, settings.region))
+        seconds = time.perf_counter() - started
+        job = self.bs.store.get(job_id)
+        if job["status"] != "succeeded":
+            raise RuntimeError(f"job for {path.name} ended {job['status']}: {job.get('error')}")
+        self.bs.s3.delete_object(Bucket=settings.bucket, Key=key)
+        return seconds, job
+
+    def stop(self) -> None:
+        self.runtime.stop()
+
+
+def cold_start_breakdown(env: dict[str, str]) -> dict[str, float]:
+    """Seconds from a fresh ``python`` process's start to each step of the function's start."""
+    started = time.time()
+    output = subprocess.run([sys.executable, "-m", "bench.cold_child"], env=env, cwd=ROOT, check=True,
+                            capture_output=True, text=True, timeout=300).stdout
+    stamps = json.loads(output.strip().splitlines()[-1])
+    return {step: stamp - started for step, stamp in stamps.items()}
+
+
+def isolated_pipeline(bs, key: str, scorer, work: Path) -> dict[str, float]:
+    """The function's stages on one upload, one after another, timed apart."""
+    from inference import preprocess
+    from inference.video import VideoLimits, probe, read_frames
+
+    path = work / "pipeline-video"
+    t = time.perf_counter()
+    bs.s3.download_file(bs.settings.bucket, key, str(path))
+    download = time.perf_counter() - t
+
+    t = time.perf_counter()
+    info = probe(path, VideoLimits.from_settings(bs.settings))
+    plan = preprocess.plan_clips(info.frames)
+    wanted = sorted({i for clip in plan for i in clip})
+    crops = {}
+    with contextlib.closing(read_frames(path, wanted, info.frames)) as frames:
+        for index, frame in frames:
+            crops[index] = preprocess.center_crop(preprocess.resize_frame(frame)).copy()
+    decode = time.perf_counter() - t
+
+    t = time.perf_counter()
+    unique = sorted({tuple(clip) for clip in plan})
+    layout = torch.contiguous_format if scorer.model.backbone.conv1.weight.is_contiguous() else torch.channels_last_3d
+    tensors = [preprocess.clip_tensor([crops[i] for i in clip]).unsqueeze(0).to(dtype=scorer.dtype,
+                                                                                 memory_format=layout)
+               for clip in unique]
+    prepare = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with torch.inference_mode():
+        features = torch.cat([scorer.model.clip_features(x).float() for x in tensors])
+        scorer.model.head(features.mean(0, keepdim=True))
+    model = time.perf_counter() - t
+    path.unlink()
+    return {"download_s": download, "decode_sample_s": decode, "preprocess_s": prepare, "model_s": model,
+            "clips": len(unique)}
+
+
+def measure(ctx) -> Iterator[Metric]:
+    plan = ctx.plan
+    clip = ctx.video(videos.clip_720p(plan.clip_seconds))
+    settings_limit = 200 * 1000 * 1000
+    big = ctx.video(videos.big_1080p(plan.big_seconds, plan.big_bitrate, max_bytes=int(settings_limit * 0.98)))
+    big_mb = big.stat().st_size / 1e6
+    decode_floor = min(videos.decode_seconds(big) for _ in range(plan.decode_repeats))
+    ctx.log(f"  ffmpeg decodes {big.name} ({big_mb:.0f} MB) in {decode_floor:.2f} s")
+    bs = ctx.stack()
+    figures: dict = {"decode_floor_s": decode_floor, "big_file_mb": big_mb}
+    ctx.series["function"] = figures
+
+    breakdown = cold_start_breakdown({**_plain_env(), **bs.env})
+    figures["cold_breakdown"] = breakdown
+
+    fn = FunctionRuntime(bs, timeout_seconds=900)
+    try:
+        fn.invoke({"divescore": "warmup"})
+        ready = time.monotonic() - fn.started
+        figures["ready_s"] = ready
+        yield COLD_READY.of(ready, (
+            f"fresh RIE + awslambdaric; in a plain python: import torch {breakdown['import_torch']:.2f} s, "
+            f"+ handler (settings, clients, weights) {breakdown['import_handler']:.2f} s after start"))
+
+        first_s, _ = fn.score(clip)
+        warm_s, warm_job = fn.score(clip)
+        figures.update(first_job_s=first_s, warm_job_s=warm_s)
+        yield COLD_FIRST_JOB.of((ready + first_s) / warm_s, (
+            f"ready {ready:.2f} s + first job {first_s:.2f} s vs warm {warm_s:.2f} s; first forward in a plain "
+            f"python {breakdown['first_forward'] - breakdown['import_handler']:.2f} s, second "
+            f"{breakdown['second_forward'] - breakdown['first_forward']:.2f} s"))
+
+        timings = warm_job["timings"]
+        in_function = (timings["total_s"] - timings["inference_s"]) / timings["inference_s"]
+        figures["720p_function_timings"] = timings
+
+        key = bs.settings.upload_key(new_job_id())
+        bs.s3.upload_file(str(clip), bs.settings.bucket, key)
+        scorer = _scorer()
+        stages = min((isolated_pipeline(bs, key, scorer, ctx.work) for _ in range(2)),
+                     key=lambda s: s["download_s"] + s["decode_sample_s"] + s["preprocess_s"])
+        bs.s3.delete_object(Bucket=bs.settings.bucket, Key=key)
+        del scorer
+        figures["720p_stages"] = stages
+        overhead = stages["download_s"] + stages["decode_sample_s"] + stages["preprocess_s"]
+        yield PIPELINE_720P.of(overhead / stages["model_s"], (
+            f"download {stages['download_s']:.3f} + decode/sample {stages['decode_sample_s']:.3f} + preprocess "
+            f"{stages['preprocess_s']:.3f} s vs model {stages['model_s']:.2f} s ({stages['clips']} clips)"))
+        yield PIPELINE_720P_FUNCTION.of(in_function, (
+            f"warm job: total {timings['total_s']:.2f} s, model {timings['inference_s']:.2f} s, download "
+            f"{timings['download_s']:.3f} s, decode {timings['decode_s']:.2f} s (overlapped)"))
+
+        big_s, big_job = fn.score(big)
+        figures.update(big_function_s=big_s, big_timings=big_job["timings"])
+        yield BIG_VS_DECODE.of(big_s / decode_floor, (
+            f"{big_mb:.0f} MB, {big_job['video']['frames']} frames: function {big_s:.1f} s vs ffmpeg -f null "
+            f"{decode_floor:.1f} s (model {big_job['timings']['inference_s']:.1f} s, download "
+            f"{big_job['timings']['download_s']:.1f} s)"))
+
+        peak = peak_rss_mib(fn.runtime.process.pid)
+        suggestion = lambda_memory_mb(peak)
+        in_template = template_memory_mb()
+        figures.update(peak_rss_mib=peak, lambda_memory_mb=suggestion, template_memory_mb=in_template)
+        yield PEAK_RSS.of(peak, f"VmHWM of the runtime process after the {big_mb:.0f} MB file (and the clips)")
+        yield LAMBDA_MEMORY.of(suggestion, f"template.yaml FunctionMemoryMB default: {in_template}")
+    finally:
+        fn.stop()
+        bs.purge_queue()  # the notifications of the objects put here; the runtime was invoked directly
+
+
+def _scorer():
+    from inference.scorer import load_scorer
+
+    from divescore.settings import Settings
+
+    return load_scorer(Settings(cache_dir=str(ROOT / ".cache" / "weights")))
+
+
+def _plain_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}

@@ -1,0 +1,147 @@
+"""The native stack, as the benchmark drives it.
+
+The stack is the lead's test harness (``tests.helpers.Stack``: ``python -m divescore.devstack``
+on free ports), imported rather than copied so the benchmark measures exactly what the tests
+start. It runs without its dispatcher: the benchmark starts the same dispatcher program
+itself, on as many of the runtimes as a measurement needs (1, 2 or 4 for throughput) and
+only when it needs it, so uploads measured on their own do not set the function to work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+from divescore.client.api import ApiClient
+from divescore.client.upload import upload
+from divescore.jobs import Status
+from tests.helpers import OUTPUT, ROOT, Stack  # the lead's harness; see the module docstring
+
+CONTENT_TYPE = "video/mp4"
+
+
+def stack_settings(function_timeout_seconds: int) -> dict[str, str]:
+    return {
+        "DIVESCORE_FUNCTION_TIMEOUT_SECONDS": str(function_timeout_seconds),
+        "DIVESCORE_VISIBILITY_TIMEOUT_SECONDS": str(function_timeout_seconds + 60),
+        "DIVESCORE_LOG_LEVEL": "WARNING",
+    }
+
+
+def parse_time(iso: str) -> float:
+    """A job record's ``updated_at`` (UTC, milliseconds) as a Unix time."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+class BenchStack:
+    def __init__(self, runtimes: int, function_timeout_seconds: int = 600):
+        self.stack = Stack(stack_settings(function_timeout_seconds), without=("dispatcher",), runtimes=runtimes)
+        self.settings = self.stack.settings
+        self.env = dict(self.stack.env)
+        self.s3 = self.stack.client("s3")
+        self.sqs = self.stack.client("sqs")
+        self.store = self.stack.store
+        self.api = ApiClient(self.stack.presign_url, self.stack.score_url)
+        self.http = requests.Session()
+        self.dispatcher: subprocess.Popen | None = None
+        self._dispatcher_log = None
+        # In-process code that reaches the emulator (the presign apps of the upload
+        # measurement) finds it through the standard variables, as the services do.
+        self._saved_env = {k: os.environ.get(k) for k in self.env if k.startswith("AWS_")}
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("AWS_")})
+
+    @property
+    def invoke_urls(self) -> list[str]:
+        return self.settings.runtime_invoke_urls
+
+    # -- the dispatcher ------------------------------------------------------------------
+
+    def start_dispatcher(self, runtimes: int, timeout: float = 600) -> float:
+        """``python -m divescore.dispatcher`` feeding the first ``runtimes`` runtimes. It warms
+        each runtime up before it takes messages. Returns the time (Unix) it was ready."""
+        self.stop_dispatcher()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
+        env.update(self.env)
+        env["DIVESCORE_INVOKE_URL"] = ",".join(self.invoke_urls[:runtimes])
+        env["DIVESCORE_LOG_LEVEL"] = "INFO"
+        OUTPUT.mkdir(exist_ok=True)
+        log_path = OUTPUT / f"bench-dispatcher-{self.settings.emulator_port}-{runtimes}.log"
+        self._dispatcher_log = open(log_path, "w")
+        self.dispatcher = subprocess.Popen(
+            [sys.executable, "-m", "divescore.dispatcher"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=self._dispatcher_log, text=True, start_new_session=True,
+        )
+        ready = threading.Event()
+        ready_at: list[float] = []
+
+        def read(stdout=self.dispatcher.stdout, log=self._dispatcher_log):
+            for line in stdout:
+                log.write(line)
+                log.flush()
+                if line.strip() == "dispatcher ready":
+                    ready_at.append(time.time())
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.1):
+            if self.dispatcher.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the dispatcher did not start; see {log_path}")
+        return ready_at[0]
+
+    def stop_dispatcher(self) -> None:
+        if self.dispatcher is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.dispatcher.pid, signal.SIGTERM)
+        try:
+            self.dispatcher.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.dispatcher.pid, signal.SIGKILL)
+            self.dispatcher.wait()
+        self._dispatcher_log.close()
+        self.dispatcher = None
+
+    def purge_queue(self) -> None:
+        """Drop the queued notifications of uploads made while no dispatcher ran."""
+        queue_url = self.sqs.get_queue_url(QueueName=self.settings.queue)["QueueUrl"]
+        self.sqs.purge_queue(QueueUrl=queue_url)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def submit(self, path: Path) -> tuple[str, float]:
+        """A job through the API and its upload; returns the job id and when (monotonic) the
+        upload was complete."""
+        size = path.stat().st_size
+        job = self.api.create_job(filename=path.name, content_type=CONTENT_TYPE, size=size)
+        upload(self.api, job, path, content_type=CONTENT_TYPE, session=self.http)
+        return job["job_id"], time.monotonic()
+
+    def wait_final(self, job_id: str, timeout: float, interval: float = 0.1) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.store.get(job_id)
+            if job and Status(job["status"]).final:
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} not finished after {timeout:.0f} s (status "
+                                   f"{job and job['status']})")
+            time.sleep(interval)
+
+    def stop(self) -> None:
+        self.stop_dispatcher()
+        self.stack.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

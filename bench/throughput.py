@@ -1,0 +1,76 @@
+"""8. Throughput: jobs per minute with 1, 2 and 4 runtimes for queued short clips.
+
+For each runtime count, the clips are uploaded through the API while no dispatcher runs
+(so they wait in the queue), then the dispatcher starts on that many runtimes (warming them
+up first) and the clock runs from its "ready" to the last job's ``succeeded`` write. Each job's
+own timings (model time, total) show where scaling stops: every runtime's PyTorch uses as
+many threads as there are cores, so runtimes beyond the core count share the same cores.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Iterator
+
+from bench import videos
+from bench.report import Metric, Spec
+from bench.stack import parse_time
+from divescore.jobs import Status
+
+RUNTIME_COUNTS = (1, 2, 4)
+RATE = {n: Spec(f"throughput_{n}_runtimes", f"throughput, {n} runtime{'s' if n > 1 else ''}", "jobs/min")
+        for n in RUNTIME_COUNTS}
+SCALING = Spec("throughput_best_vs_1", "throughput: best / 1 runtime", "ratio")
+
+
+def specs_for(counts) -> tuple[Spec, ...]:
+    return (*(RATE[n] for n in counts), SCALING)
+
+
+SPECS = specs_for(RUNTIME_COUNTS)
+
+
+def run_batch(bs, clip, jobs: int, runtimes: int) -> dict:
+    bs.stop_dispatcher()
+    bs.purge_queue()
+    job_ids = [bs.submit(clip)[0] for _ in range(jobs)]
+    ready = bs.start_dispatcher(runtimes)
+    finished = [bs.wait_final(job_id, timeout=900, interval=0.5) for job_id in job_ids]
+    bs.stop_dispatcher()
+    failed = [j for j in finished if j["status"] != Status.SUCCEEDED]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {jobs} jobs failed with {runtimes} runtimes: {failed[0].get('error')}")
+    seconds = max(parse_time(j["updated_at"]) for j in finished) - ready
+    return {
+        "runtimes": runtimes,
+        "jobs": jobs,
+        "seconds": seconds,
+        "jobs_per_minute": jobs / seconds * 60,
+        "mean_model_s": statistics.mean(j["timings"]["inference_s"] for j in finished),
+        "mean_job_s": statistics.mean(j["timings"]["total_s"] for j in finished),
+    }
+
+
+def measure(ctx) -> Iterator[Metric]:
+    plan = ctx.plan
+    clip = ctx.video(videos.short_clip(plan.throughput_clip_seconds))
+    bs = ctx.stack()
+    batches = []
+    ctx.series["throughput"] = batches
+    for n in plan.throughput_runtimes:
+        batch = run_batch(bs, clip, plan.throughput_jobs, n)
+        batches.append(batch)
+        yield RATE[n].of(batch["jobs_per_minute"], (
+            f"{batch['jobs']} jobs in {batch['seconds']:.1f} s; per job: model {batch['mean_model_s']:.2f} s, "
+            f"total {batch['mean_job_s']:.2f} s"))
+    for n in RUNTIME_COUNTS:
+        if n not in plan.throughput_runtimes:
+            yield RATE[n].skipped("not run in the quick mode")
+    best = max(batches, key=lambda b: b["jobs_per_minute"])
+    one = batches[0]
+    cores = len(os.sched_getaffinity(0))
+    yield SCALING.of(best["jobs_per_minute"] / one["jobs_per_minute"], (
+        f"best with {best['runtimes']} runtime(s) on {cores} cores; model time per job "
+        + ", ".join(f"{b['mean_model_s']:.2f} s ({b['runtimes']})" for b in batches)
+        + ": each runtime's torch already uses every core"))
