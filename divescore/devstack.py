@@ -98,7 +98,9 @@ def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str
     python = shlex.quote(sys.executable)
     table = {
         "emulator": (
-            shlex.join([str(BIN / "moto_server"), "-H", settings.host, "-p", str(settings.emulator_port)]), env, None
+            # moto's server, with pre-signed URL signatures kept out of its request log
+            shlex.join([sys.executable, "-m", "divescore.emulator", "-H", settings.host, "-p",
+                        str(settings.emulator_port)]), env, None
         ),
     }
     rie = BIN / "aws-lambda-rie"

@@ -1,0 +1,44 @@
+"""The native stack's AWS emulator: moto's server, with pre-signed URL signatures kept out of
+its request log.
+
+Browsers send the pre-signed URLs they were given (part uploads, filmstrip downloads) to the
+emulator, and Werkzeug logs each request line, query string included. A signature in a log
+is a usable URL for whoever reads the log until it expires, so it is replaced there.
+
+    python -m divescore.emulator -H 127.0.0.1 -p 5000
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+from moto.server import main as moto_main
+
+# SigV4 query signatures (X-Amz-Signature=...), SigV2 ones (Signature=...) and session tokens.
+_SECRET_PARAMETER = re.compile(r"((?:X-Amz-Signature|Signature|X-Amz-Security-Token)=)[^&\s\"]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return _SECRET_PARAMETER.sub(r"\1REDACTED", text)
+
+
+class RedactSignatures(logging.Filter):
+    """Rewrites a log record whose message holds a signed query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.getLogger("werkzeug").addFilter(RedactSignatures())
+    moto_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
