@@ -87,17 +87,14 @@ def process_record(record, services: Services) -> list[Outcome]:
     """One SQS message (Powertools ``SQSRecord``) holding an S3 notification."""
     receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
     final_attempt = receives >= services.settings.max_receive_count
-    try:
-        return [process_upload(upload, services, final_attempt=final_attempt)
-                for upload in uploads_in_sqs_body(record.body)]
-    except Exception:
-        logger.exception("message %s failed on receive %d; it will be retried", record.message_id, receives)
-        raise
+    return [process_upload(upload, services, final_attempt=final_attempt, receives=receives)
+            for upload in uploads_in_sqs_body(record.body)]
 
 
 # -- one upload -------------------------------------------------------------------------
 
-def process_upload(upload: Upload, services: Services, *, final_attempt: bool = False) -> Outcome:
+def process_upload(upload: Upload, services: Services, *, final_attempt: bool = False,
+                   receives: int | None = None) -> Outcome:
     settings = services.settings
     job_id = settings.job_id_from_key(upload.key)
     if job_id is None or upload.bucket != settings.bucket:
@@ -110,6 +107,10 @@ def process_upload(upload: Upload, services: Services, *, final_attempt: bool = 
             logger.info("job is taken, finished or unknown: acknowledging a repeated or late event")
             return Outcome.DUPLICATE
         return _process_claimed(job, upload, services, final_attempt)
+    except Exception:
+        logger.exception("processing failed (receive %s)%s", receives or "?",
+                         "; it was the last attempt" if final_attempt else "; the queue will retry it")
+        raise
     finally:
         logger.remove_keys(["job_id"])
 
