@@ -14,7 +14,6 @@ import logging
 import re
 import sys
 
-from moto.server import main as moto_main
 
 # SigV4 query signatures (X-Amz-Signature=...), SigV2 ones (Signature=...) and session tokens.
 _SECRET_PARAMETER = re.compile(r"((?:X-Amz-Signature|Signature|X-Amz-Security-Token)=)[^&\s\"]+", re.IGNORECASE)
@@ -37,6 +36,9 @@ class RedactSignatures(logging.Filter):
 
 def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").addFilter(RedactSignatures())
+    # Imported here: moto belongs to the native stack only, not to the images that carry this package.
+    from moto.server import main as moto_main
+
     moto_main(argv)
 
 
