@@ -13,7 +13,7 @@ import pytest
 
 from divescore.client.api import ApiClient
 from divescore.client.report import UNTRAINED_NOTE
-from tests.sample_videos import large_video, not_a_video, small_video
+from tests.videos import make_large_video, make_random_bytes, make_video
 
 pytestmark = pytest.mark.stack
 
@@ -23,10 +23,10 @@ def videos(tmp_path_factory, stack):
     folder = tmp_path_factory.mktemp("videos")
     (folder / "notes.txt").write_text("not a video")
     return {
-        "small": small_video(folder / "dive.mp4"),
-        "broken": not_a_video(folder / "broken.mp4"),
+        "small": make_video(folder / "dive.mp4", seconds=2, size=(176, 144), codec="h264"),
+        "broken": make_random_bytes(folder / "broken.mp4"),
         "text": folder / "notes.txt",
-        "large": large_video(folder / "large.mp4", stack.settings.multipart_threshold_bytes + 1),
+        "large": make_large_video(folder / "large.mp4", stack.settings.multipart_threshold_bytes + 1),
     }
 
 

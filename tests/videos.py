@@ -94,6 +94,27 @@ def _mp4_boxes(data: bytes) -> list[tuple[bytes, int, int]]:
     return boxes
 
 
+def make_large_video(path: str | Path, min_bytes: int) -> Path:
+    """A real video of at least ``min_bytes`` (to exercise multipart uploads): noise at the
+    highest quality barely compresses, so its size grows with its length."""
+    path = Path(path)
+    seconds = 2
+    while True:
+        _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=480x360:rate=25,noise=alls=80:allf=t", "-t", str(seconds),
+                "-c:v", "mpeg4", "-q:v", "1", "-pix_fmt", "yuv420p", "-f", "mp4", str(path))
+        if path.stat().st_size >= min_bytes:
+            return path
+        seconds *= 2
+
+
+def make_sparse(path: str | Path, size: int) -> Path:
+    """A file of ``size`` bytes that takes no disk space (for the size limits)."""
+    path = Path(path)
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
+
+
 # -- bad inputs -------------------------------------------------------------------------
 
 def make_random_bytes(path: str | Path, size: int = 64 * 1024, seed: int = 0) -> Path:

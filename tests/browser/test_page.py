@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.browser.conftest import PHONE
-from tests.sample_videos import large_video, not_a_video, small_video, sparse_file
+from tests.videos import make_large_video, make_random_bytes, make_sparse, make_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -22,11 +22,11 @@ def videos(tmp_path_factory, stack):
     folder = tmp_path_factory.mktemp("page-videos")
     (folder / "notes.txt").write_text("not a video")
     return {
-        "small": small_video(folder / "dive.mp4"),
-        "broken": not_a_video(folder / "broken.mp4"),
+        "small": make_video(folder / "dive.mp4", seconds=2, size=(176, 144), codec="h264"),
+        "broken": make_random_bytes(folder / "broken.mp4"),
         "text": folder / "notes.txt",
-        "large": large_video(folder / "large.mp4", stack.settings.multipart_threshold_bytes + 1),
-        "huge": sparse_file(folder / "huge.mp4", stack.settings.max_upload_bytes + 40_000_000),
+        "large": make_large_video(folder / "large.mp4", stack.settings.multipart_threshold_bytes + 1),
+        "huge": make_sparse(folder / "huge.mp4", stack.settings.max_upload_bytes + 40_000_000),
     }
 
 
