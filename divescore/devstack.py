@@ -171,6 +171,12 @@ def wait_for(url: str, deadline: float, what: str) -> None:
             time.sleep(0.1)
 
 
+def model_label(settings: Settings) -> str:
+    if settings.model_dir:
+        return f"checkpoints in {settings.model_dir}"
+    return "generated UNTRAINED weights (scores are not real judgements)"
+
+
 def prepare_and_announce(settings: Settings, env: dict[str, str], skip: set[str], failed: threading.Event) -> None:
     """Runs beside honcho: bootstrap the resources once the emulator answers, wait until every
     service is healthy, then print where things are."""
@@ -205,7 +211,7 @@ def prepare_and_announce(settings: Settings, env: dict[str, str], skip: set[str]
         f"  AWS emulator  {emulator_url(settings)}  (S3 bucket {settings.bucket}, queue {settings.queue}, "
         f"table {settings.table})\n"
         f"  runtimes      {settings.runtimes}\n"
-        f"  model         {'checkpoints in ' + settings.model_dir if settings.model_dir else 'generated UNTRAINED weights (scores are not real judgements)'}\n"
+        f"  model         {model_label(settings)}\n"
         "  Ctrl-C stops everything.\n"
         "divescore ready",
         flush=True,

@@ -14,7 +14,6 @@ import logging
 import re
 import sys
 
-
 # SigV4 query signatures (X-Amz-Signature=...), SigV2 ones (Signature=...) and session tokens.
 _SECRET_PARAMETER = re.compile(r"((?:X-Amz-Signature|Signature|X-Amz-Security-Token)=)[^&\s\"]+", re.IGNORECASE)
 

@@ -160,7 +160,7 @@ def _parse(field: dataclasses.Field, raw: str) -> Any:
         except ValueError:
             raise SettingsError(f"{name}: expected a whole number, got {raw!r}") from None
         lo, hi = field.metadata["min"], field.metadata["max"]
-        if lo is not None and value < lo or hi is not None and value > hi:
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
             bounds = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
             raise SettingsError(f"{name}: must be {bounds}, got {value}")
         return value

@@ -59,10 +59,7 @@ def get_job(job_id: str):
     )
     if snapshot is None:
         raise errors.JobNotFound()
-    if snapshot.etag in seen:
-        response = Response(status=304)
-    else:
-        response = jsonify(snapshot.body)
+    response = Response(status=304) if snapshot.etag in seen else jsonify(snapshot.body)
     # Weak: the body's filmstrip URL is signed anew on each read; the job itself is the same.
     response.set_etag(snapshot.etag, weak=True)
     response.headers["Cache-Control"] = "no-store"

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,23 +20,17 @@ import requests
 from werkzeug.serving import make_server
 
 from divescore import aws
-from divescore.bootstrap import bootstrap
 from divescore.jobs import JobStore
 from divescore.serving import gunicorn_command
-from divescore.settings import MIB, Settings, load
-from tests.helpers import ROOT, free_port, wait_until
+from divescore.settings import MIB, Settings
+from tests.helpers import ROOT, free_port, isolated_settings, wait_until
 
 ALLOWED_ORIGIN = "http://allowed.example"
 
 
-def fresh_settings(**overrides) -> Settings:
-    """Settings for resources of their own (unique names), so tests never share state."""
-    suffix = uuid.uuid4().hex[:10]
+def fresh_settings(*, bootstrap: bool = False, **overrides) -> Settings:
+    """Settings for the API tests: resources of their own and small limits."""
     values = {
-        "bucket": f"divescore-test-{suffix}",
-        "queue": f"divescore-jobs-{suffix}",
-        "dead_letter_queue": f"divescore-dlq-{suffix}",
-        "table": f"divescore-jobs-{suffix}",
         "cors_origins": (ALLOWED_ORIGIN,),
         # Small limits, so multipart tests move a few MiB, not hundreds.
         "max_upload_bytes": 40 * MIB,
@@ -45,18 +38,15 @@ def fresh_settings(**overrides) -> Settings:
         "part_size_bytes": 5 * MIB,
         "max_wait_seconds": 5,
         "poll_interval_ms": 20,
-        "s3_addressing_style": "path",
         "log_level": "WARNING",
+        **overrides,
     }
-    values.update(overrides)
-    return load({}, **values)
+    return isolated_settings(bootstrap=bootstrap, **values)
 
 
 def bootstrapped_settings(**overrides) -> Settings:
     """``fresh_settings`` whose resources exist (on the emulator in the environment)."""
-    settings = fresh_settings(**overrides)
-    bootstrap(settings)
-    return settings
+    return fresh_settings(bootstrap=True, **overrides)
 
 
 def store_for(settings: Settings, **kwargs) -> JobStore:
@@ -96,7 +86,8 @@ def serve_with_gunicorn(service: str, settings: Settings, env: dict[str, str], l
     log = log_dir / f"{service}.log"
     with open(log, "a") as out:  # append: the workers' lines never overwrite each other
         process = subprocess.Popen(
-            gunicorn_command(service, settings), cwd=ROOT, env={**child_env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT,
+            gunicorn_command(service, settings), cwd=ROOT, env={**child_env, "PYTHONUNBUFFERED": "1"},
+            stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import secrets
 
 import pytest
 
-from divescore import settings as settings_module
-from divescore.bootstrap import bootstrap
-from tests.helpers import Emulator, Stack
+from tests.helpers import Emulator, Stack, isolated_settings
 
 # What the session's stack runs with: small multipart parts so tests can exercise them with
 # small files, and a function timeout a real (2-core) inference fits in.
@@ -40,19 +37,7 @@ def emulator():
 @pytest.fixture
 def settings(emulator):
     """Fresh, bootstrapped resources (unique names) on the session's emulator."""
-    suffix = secrets.token_hex(4)
-    s = settings_module.load(
-        {},
-        bucket=f"test-uploads-{suffix}",
-        queue=f"test-jobs-{suffix}",
-        dead_letter_queue=f"test-jobs-dlq-{suffix}",
-        table=f"test-jobs-{suffix}",
-        s3_addressing_style="path",
-        function_timeout_seconds=30,
-        visibility_timeout_seconds=40,
-    )
-    bootstrap(s)
-    return s
+    return isolated_settings()
 
 
 @pytest.fixture(scope="session")

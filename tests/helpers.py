@@ -110,7 +110,7 @@ class Emulator:
             return True
         except requests.RequestException:
             if self.process.poll() is not None:
-                raise RuntimeError(f"moto server exited with {self.process.returncode}")
+                raise RuntimeError(f"moto server exited with {self.process.returncode}") from None
             return False
 
     def stop(self) -> None:
@@ -156,7 +156,7 @@ class Stack:
         self.web_url = f"http://127.0.0.1:{web}"
         self.presign_url = self.settings.presign_api_url
         self.score_url = self.settings.score_api_url
-        self.emulator_url = f"http://127.0.0.1:{emulator}"
+        self.emulator_url = f"http://127.0.0.1:{self.settings.emulator_port}"  # an override may set it
         self.lines: list[str] = []
         self.pids: dict[str, int] = {}
         OUTPUT.mkdir(exist_ok=True)
@@ -260,3 +260,28 @@ class Runtime:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self.log.close()
+
+
+def isolated_settings(*, bootstrap: bool = True, **overrides):
+    """Settings naming resources of their own (unique names, so tests never share state) on the
+    emulator in the environment; created there unless ``bootstrap`` is False."""
+    import secrets
+
+    from divescore.bootstrap import bootstrap as create_resources
+    from divescore.settings import load
+
+    suffix = secrets.token_hex(5)
+    values = {
+        "bucket": f"test-uploads-{suffix}",
+        "queue": f"test-jobs-{suffix}",
+        "dead_letter_queue": f"test-jobs-dlq-{suffix}",
+        "table": f"test-jobs-{suffix}",
+        "s3_addressing_style": "path",
+        "function_timeout_seconds": 30,
+        "visibility_timeout_seconds": 40,
+        **overrides,
+    }
+    settings = load({}, **values)
+    if bootstrap:
+        create_resources(settings)
+    return settings

@@ -48,7 +48,7 @@ def scored(stack, tmp_path_factory):
 
 
 def test_an_uploaded_video_ends_succeeded_with_a_score(scored):
-    job, final = scored
+    _, final = scored
     assert final["status"] == "succeeded", final
     assert isinstance(final["score"], float)
     assert len(final["clip_scores"]) == 6

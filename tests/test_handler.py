@@ -3,7 +3,6 @@
 import dataclasses
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -14,12 +13,12 @@ from inference.scorer import load_scorer
 from inference.worker import Outcome, Services, handle_event, process_upload
 
 from divescore import aws
-from divescore.bootstrap import bootstrap
 from divescore.dispatcher import lambda_sqs_event
 from divescore.events import Upload
 from divescore.jobs import JobStore, Status, new_job_id
 from divescore.settings import load
 from tests import videos
+from tests.helpers import isolated_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_CACHE = ROOT / ".cache" / "weights"
@@ -50,12 +49,7 @@ def services(settings, scorer, work_dir):
 @pytest.fixture(scope="module")
 def module_settings(emulator):
     """Resources shared by the many bad-input cases (bootstrapping per case takes seconds)."""
-    suffix = secrets.token_hex(4)
-    shared = load({}, bucket=f"test-bad-{suffix}", queue=f"test-bad-{suffix}", dead_letter_queue=f"test-bad-dlq-{suffix}",
-                  table=f"test-bad-{suffix}", s3_addressing_style="path", function_timeout_seconds=30,
-                  visibility_timeout_seconds=40)
-    bootstrap(shared)
-    return shared
+    return isolated_settings()
 
 
 @pytest.fixture(scope="module")

@@ -165,7 +165,8 @@ def test_large_file_uploads_in_parts_then_is_queued(presign, api_settings, s3, s
     upload = body["upload"]
     assert upload["method"] == "MULTIPART"
     assert upload["part_size"] == 5 * MIB
-    assert [p["part_number"] for p in upload["parts"]] == [1, 2, 3] == list(range(1, part_count(LARGE, api_settings) + 1))
+    expected = list(range(1, part_count(LARGE, api_settings) + 1))
+    assert [p["part_number"] for p in upload["parts"]] == [1, 2, 3] == expected
     assert store.get(body["job_id"])["upload_id"]
     data = bytes(range(256)) * (LARGE // 256)
 

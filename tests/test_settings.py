@@ -53,9 +53,10 @@ def test_every_setting_is_described():
 
 
 def test_docs_list_every_setting_as_the_code_defines_it(capsys):
-    from divescore.settings_cli import add_arguments, run
     import argparse
     from pathlib import Path
+
+    from divescore.settings_cli import add_arguments, run
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

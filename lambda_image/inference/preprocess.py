@@ -42,7 +42,7 @@ _LEFT = round((RESIZE_WH[0] - CROP) / 2.0)
 
 # x / 255 then (x - mean) / std, folded into one multiply-add per channel
 _SCALE = torch.tensor([1.0 / (255.0 * s) for s in STD]).view(3, 1, 1, 1)
-_SHIFT = torch.tensor([-m / s for m, s in zip(MEAN, STD)]).view(3, 1, 1, 1)
+_SHIFT = torch.tensor([-m / s for m, s in zip(MEAN, STD, strict=True)]).view(3, 1, 1, 1)
 
 
 def plan_clips(frame_count: int, clips: int = CLIPS, clip_frames: int = CLIP_FRAMES) -> list[list[int]]:

@@ -88,7 +88,7 @@ class _Decoder:
             for index, frame in frames:
                 if not self._put((index, preprocess.resize_frame(frame))):
                     break
-        except Exception as err:  # noqa: BLE001 -- handed to the consuming thread, which raises it
+        except Exception as err:
             self._put(err)
         finally:
             frames.close()
