@@ -13,14 +13,23 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Measure the stack; see bench/__init__.py.")
-    parser.add_argument("--quick", action="store_true",
-                        help="a short smoke run (small files, few repeats): checks the harness, not the numbers")
-    parser.add_argument("--out", type=Path,
-                        help=f"where results go (default: {RESULTS.relative_to(RESULTS.parent.parent)}, "
-                             "or its quick/ folder for --quick)")
-    parser.add_argument("--only", action="append", metavar="SECTION",
-                        help="run only this section (model, function, upload, event-latency, result-latency, "
-                             "throughput); repeatable")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short smoke run (small files, few repeats): checks the harness, not the numbers",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"where results go (default: {RESULTS.relative_to(RESULTS.parent.parent)}, "
+        "or its quick/ folder for --quick)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="SECTION",
+        help="run only this section (model, function, upload, event-latency, result-latency, throughput); repeatable",
+    )
     args = parser.parse_args(argv)
     from bench import runner
 

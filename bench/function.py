@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -38,33 +39,59 @@ from bench import videos
 from bench.report import Metric, Spec, at_most
 from divescore.devstack import FUNCTION_ROOT, HANDLER
 from divescore.jobs import new_job_id
+from divescore.settings import Settings
 from tests.helpers import ROOT, Runtime, descendants
 
-MIB = 1024 * 1024
 MEMORY_HEADROOM = 1.25
 LAMBDA_MEMORY_STEP_MB = 64
 TEMPLATE = ROOT / "template.yaml"
 
-PIPELINE_720P = Spec("pipeline_overhead_720p", "pipeline overhead, 720p clip: (download + decode + "
-                     "sampling + preprocessing) / model", "ratio", at_most(0.10))
-PIPELINE_720P_FUNCTION = Spec("pipeline_overhead_720p_function", "same, inside the function (decode overlapped): "
-                              "(total − model) / model", "ratio")
-BIG_VS_DECODE = Spec("big_file_vs_decode", "large 1080p file: whole function / ffmpeg decode only", "ratio",
-                     at_most(1.15))
+PIPELINE_720P = Spec(
+    "pipeline_overhead_720p",
+    "pipeline overhead, 720p clip: (download + decode + sampling + preprocessing) / model",
+    "ratio",
+    at_most(0.10),
+)
+PIPELINE_720P_FUNCTION = Spec(
+    "pipeline_overhead_720p_function",
+    "same, inside the function (decode overlapped): (total − model) / model",
+    "ratio",
+)
+BIG_VS_DECODE = Spec(
+    "big_file_vs_decode", "large 1080p file: whole function / ffmpeg decode only", "ratio", at_most(1.15)
+)
 COLD_READY = Spec("cold_start_ready", "cold start: process start → ready for the first event", "s", at_most(1.5))
 COLD_FIRST_JOB = Spec("cold_first_job_vs_warm", "cold start: (ready + first job) / warm job", "ratio")
 PEAK_RSS = Spec("peak_rss", "function peak RSS scoring the large file", "MB", at_most(2048))
 LAMBDA_MEMORY = Spec("lambda_memory_suggestion", "Lambda memory setting derived (peak × 1.25, 64 MB steps)", "MB")
-SPECS = (PIPELINE_720P, PIPELINE_720P_FUNCTION, BIG_VS_DECODE, COLD_READY, COLD_FIRST_JOB, PEAK_RSS, LAMBDA_MEMORY)
+SPECS = (
+    PIPELINE_720P,
+    PIPELINE_720P_FUNCTION,
+    BIG_VS_DECODE,
+    COLD_READY,
+    COLD_FIRST_JOB,
+    PEAK_RSS,
+    LAMBDA_MEMORY,
+)
 
 
 def s3_event(bucket: str, key: str, size: int, region: str) -> dict:
     """The S3 notification for one new object, as S3 writes it (key URL-encoded)."""
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": region, "eventName": "ObjectCreated:Put",
-        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": quote_plus(key), "size": size}},
-    }]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": quote_plus(key), "size": size},
+                },
+            }
+        ]
+    }
 
 
 def lambda_memory_mb(peak_mib: float, headroom: float = MEMORY_HEADROOM, step: int = LAMBDA_MEMORY_STEP_MB) -> int:
@@ -82,7 +109,7 @@ def peak_rss_mib(runtime_pid: int) -> float:
     for pid in [runtime_pid, *descendants(runtime_pid)]:
         with contextlib.suppress(OSError):
             status = Path(f"/proc/{pid}/status").read_text()
-            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
             if match:
                 peaks.append(int(match.group(1)) / 1024)
     if not peaks:
@@ -114,8 +141,9 @@ class FunctionRuntime:
         job_id = new_job_id()
         key = settings.upload_key(job_id)
         size = path.stat().st_size
-        self.bs.store.create(job_id=job_id, filename=path.name, content_type="video/mp4", size=size, key=key,
-                             ttl_seconds=3600)
+        self.bs.store.create(
+            job_id=job_id, filename=path.name, content_type="video/mp4", size=size, key=key, ttl_seconds=3600
+        )
         self.bs.s3.upload_file(str(path), settings.bucket, key)
         started = time.perf_counter()
         self.invoke(s3_event(settings.bucket, key, size, settings.region))
@@ -133,8 +161,15 @@ class FunctionRuntime:
 def cold_start_breakdown(env: dict[str, str]) -> dict[str, float]:
     """Seconds from a fresh ``python`` process's start to each step of the function's start."""
     started = time.time()
-    output = subprocess.run([sys.executable, "-m", "bench.cold_child"], env=env, cwd=ROOT, check=True,
-                            capture_output=True, text=True, timeout=300).stdout
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.cold_child"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     stamps = json.loads(output.strip().splitlines()[-1])
     return {step: stamp - started for step, stamp in stamps.items()}
 
@@ -162,9 +197,10 @@ def isolated_pipeline(bs, key: str, scorer, work: Path) -> dict[str, float]:
     t = time.perf_counter()
     unique = sorted({tuple(clip) for clip in plan})
     layout = torch.contiguous_format if scorer.model.backbone.conv1.weight.is_contiguous() else torch.channels_last_3d
-    tensors = [preprocess.clip_tensor([crops[i] for i in clip]).unsqueeze(0).to(dtype=scorer.dtype,
-                                                                                 memory_format=layout)
-               for clip in unique]
+    tensors = [
+        preprocess.clip_tensor([crops[i] for i in clip]).unsqueeze(0).to(dtype=scorer.dtype, memory_format=layout)
+        for clip in unique
+    ]
     prepare = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -173,15 +209,22 @@ def isolated_pipeline(bs, key: str, scorer, work: Path) -> dict[str, float]:
         scorer.model.head(features.mean(0, keepdim=True))
     model = time.perf_counter() - t
     path.unlink()
-    return {"download_s": download, "decode_sample_s": decode, "preprocess_s": prepare, "model_s": model,
-            "clips": len(unique)}
+    return {
+        "download_s": download,
+        "decode_sample_s": decode,
+        "preprocess_s": prepare,
+        "model_s": model,
+        "clips": len(unique),
+    }
 
 
 def measure(ctx) -> Iterator[Metric]:
     plan = ctx.plan
-    clip = ctx.video(videos.clip_720p(plan.clip_seconds))
-    settings_limit = 200 * 1000 * 1000
-    big = ctx.video(videos.big_1080p(plan.big_seconds, plan.big_bitrate, max_bytes=int(settings_limit * 0.98)))
+    clip_spec = videos.clip_720p(plan.clip_seconds)
+    clip, clip_frames = ctx.video(clip_spec), clip_spec.frames
+    # Just under the upload limit, whatever the encoder's rate control does.
+    limit = int(Settings().max_upload_bytes * 0.98)
+    big = ctx.video(videos.big_1080p(plan.big_seconds, plan.big_bitrate, max_bytes=limit))
     big_mb = big.stat().st_size / 1e6
     decode_floor = min(videos.decode_seconds(big) for _ in range(plan.decode_repeats))
     ctx.log(f"  ffmpeg decodes {big.name} ({big_mb:.0f} MB) in {decode_floor:.2f} s")
@@ -197,17 +240,27 @@ def measure(ctx) -> Iterator[Metric]:
         fn.invoke({"divescore": "warmup"})
         ready = time.monotonic() - fn.started
         figures["ready_s"] = ready
-        yield COLD_READY.of(ready, (
-            f"fresh RIE + awslambdaric; in a plain python: import torch {breakdown['import_torch']:.2f} s, "
-            f"+ handler (settings, clients, weights) {breakdown['import_handler']:.2f} s after start"))
+        yield COLD_READY.of(
+            ready,
+            (
+                "fresh RIE + awslambdaric; in a plain python: import torch "
+                f"{breakdown['import_torch']:.2f} s, + handler (settings, clients, weights) "
+                f"{breakdown['import_handler']:.2f} s after start"
+            ),
+        )
 
         first_s, _ = fn.score(clip)
         warm_s, warm_job = fn.score(clip)
         figures.update(first_job_s=first_s, warm_job_s=warm_s)
-        yield COLD_FIRST_JOB.of((ready + first_s) / warm_s, (
-            f"ready {ready:.2f} s + first job {first_s:.2f} s vs warm {warm_s:.2f} s; first forward in a plain "
-            f"python {breakdown['first_forward'] - breakdown['import_handler']:.2f} s, second "
-            f"{breakdown['second_forward'] - breakdown['first_forward']:.2f} s"))
+        yield COLD_FIRST_JOB.of(
+            (ready + first_s) / warm_s,
+            (
+                f"ready {ready:.2f} s + first job {first_s:.2f} s vs warm {warm_s:.2f} s; "
+                "first forward in a plain python "
+                f"{breakdown['first_forward'] - breakdown['import_handler']:.2f} s, "
+                f"second {breakdown['second_forward'] - breakdown['first_forward']:.2f} s"
+            ),
+        )
 
         timings = warm_job["timings"]
         in_function = (timings["total_s"] - timings["inference_s"]) / timings["inference_s"]
@@ -216,25 +269,40 @@ def measure(ctx) -> Iterator[Metric]:
         key = bs.settings.upload_key(new_job_id())
         bs.s3.upload_file(str(clip), bs.settings.bucket, key)
         scorer = _scorer()
-        stages = min((isolated_pipeline(bs, key, scorer, ctx.work) for _ in range(plan.pipeline_repeats)),
-                     key=lambda s: s["download_s"] + s["decode_sample_s"] + s["preprocess_s"])
+        stages = min(
+            (isolated_pipeline(bs, key, scorer, ctx.work) for _ in range(plan.pipeline_repeats)),
+            key=lambda s: s["download_s"] + s["decode_sample_s"] + s["preprocess_s"],
+        )
         bs.s3.delete_object(Bucket=bs.settings.bucket, Key=key)
         del scorer
         figures["720p_stages"] = stages
         overhead = stages["download_s"] + stages["decode_sample_s"] + stages["preprocess_s"]
-        yield PIPELINE_720P.of(overhead / stages["model_s"], (
-            f"download {stages['download_s']:.3f} + decode/sample {stages['decode_sample_s']:.3f} + preprocess "
-            f"{stages['preprocess_s']:.3f} s vs model {stages['model_s']:.2f} s ({stages['clips']} clips)"))
-        yield PIPELINE_720P_FUNCTION.of(in_function, (
-            f"warm job: total {timings['total_s']:.2f} s, model {timings['inference_s']:.2f} s, download "
-            f"{timings['download_s']:.3f} s, decode {timings['decode_s']:.2f} s (overlapped)"))
+        yield PIPELINE_720P.of(
+            overhead / stages["model_s"],
+            (
+                f"download {stages['download_s']:.3f} + decode/sample {stages['decode_sample_s']:.3f} "
+                f"+ preprocess {stages['preprocess_s']:.3f} s vs model {stages['model_s']:.2f} s "
+                f"({clip_frames} frames, {stages['clips']} distinct clips)"
+            ),
+        )
+        yield PIPELINE_720P_FUNCTION.of(
+            in_function,
+            (
+                f"warm job: total {timings['total_s']:.2f} s, model {timings['inference_s']:.2f} s, download "
+                f"{timings['download_s']:.3f} s, decode {timings['decode_s']:.2f} s (overlapped)"
+            ),
+        )
 
         big_s, big_job = fn.score(big)
         figures.update(big_function_s=big_s, big_timings=big_job["timings"])
-        yield BIG_VS_DECODE.of(big_s / decode_floor, (
-            f"{big_mb:.0f} MB, {big_job['video']['frames']} frames: function {big_s:.1f} s vs ffmpeg -f null "
-            f"{decode_floor:.1f} s (model {big_job['timings']['inference_s']:.1f} s, download "
-            f"{big_job['timings']['download_s']:.1f} s)"))
+        yield BIG_VS_DECODE.of(
+            big_s / decode_floor,
+            (
+                f"{big_mb:.0f} MB, {big_job['video']['frames']} frames: function {big_s:.1f} s "
+                f"vs ffmpeg -f null {decode_floor:.1f} s (model {big_job['timings']['inference_s']:.1f} s, "
+                f"download {big_job['timings']['download_s']:.1f} s)"
+            ),
+        )
 
         peak = peak_rss_mib(fn.runtime.process.pid)
         suggestion = lambda_memory_mb(peak)
@@ -250,12 +318,8 @@ def measure(ctx) -> Iterator[Metric]:
 def _scorer():
     from inference.scorer import load_scorer
 
-    from divescore.settings import Settings
-
     return load_scorer(Settings(cache_dir=str(ROOT / ".cache" / "weights")))
 
 
 def _plain_env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}

@@ -31,8 +31,9 @@ POLL_PERIOD_S = 5.0  # the original page's poll
 EVENT_P50 = Spec("event_latency_p50", "event latency p50: upload complete → processing", "ms", at_most(300))
 EVENT_P95 = Spec("event_latency_p95", "event latency p95", "ms")
 EVENT_SPECS = (EVENT_P50, EVENT_P95)
-RESULT_P50 = Spec("result_latency_p50", "result latency p50: succeeded written → waiting client sees it", "ms",
-                  at_most(200))
+RESULT_P50 = Spec(
+    "result_latency_p50", "result latency p50: succeeded written → waiting client sees it", "ms", at_most(200)
+)
 RESULT_P95 = Spec("result_latency_p95", "result latency p95", "ms")
 RESULT_POLL = Spec("result_latency_5s_poll_p50", "result latency p50 with the original 5 s poll", "ms")
 RESULT_SPECS = (RESULT_P50, RESULT_P95, RESULT_POLL)
@@ -57,6 +58,7 @@ def uniform_poll_latency(period_s: float, q: float) -> float:
 
 # -- 5. event latency -----------------------------------------------------------------------
 
+
 def time_to_processing(bs, job_id: str, since: float, timeout: float = 60) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -75,7 +77,7 @@ def measure_event_latency(ctx) -> Iterator[Metric]:
     clip = ctx.video(videos.short_clip(0.64))  # 16 frames: the cheapest real job
     bs = ctx.stack()
     bs.purge_queue()
-    bs.start_dispatcher(1)
+    bs.start_dispatcher(bs.invoke_urls[:1])
     latencies = []
     for _ in range(plan.event_jobs):
         job_id, uploaded = bs.submit(clip)
@@ -84,20 +86,29 @@ def measure_event_latency(ctx) -> Iterator[Metric]:
         if job["status"] != Status.SUCCEEDED:
             raise RuntimeError(f"job {job_id} ended {job['status']}: {job.get('error')}")
     ctx.series["event_latency_ms"] = latencies
-    note = (f"{len(latencies)} jobs, one at a time, 1 warm runtime; table read every "
-            f"{TABLE_READ_INTERVAL_S * 1000:.0f} ms; min {min(latencies):.0f} ms")
+    note = (
+        f"{len(latencies)} jobs, one at a time, 1 warm runtime; table read every "
+        f"{TABLE_READ_INTERVAL_S * 1000:.0f} ms; min {min(latencies):.0f} ms"
+    )
     yield EVENT_P50.of(percentile(latencies, 50), note)
     yield EVENT_P95.of(percentile(latencies, 95), f"max {max(latencies):.0f} ms")
 
 
 # -- 6. result latency ----------------------------------------------------------------------
 
+
 def one_result_trial(bs) -> tuple[float, float]:
     """Returns (ms from the write to the waiting client's answer, ms of a plain GET)."""
     store, settings = bs.store, bs.settings
     job_id = new_job_id()
-    store.create(job_id=job_id, filename="bench.mp4", content_type="video/mp4", size=1,
-                 key=settings.upload_key(job_id), ttl_seconds=3600)
+    store.create(
+        job_id=job_id,
+        filename="bench.mp4",
+        content_type="video/mp4",
+        size=1,
+        key=settings.upload_key(job_id),
+        ttl_seconds=3600,
+    )
     claim = store.claim(job_id, lease_seconds=600)["claim"]
     t = time.perf_counter()
     current = bs.api.get_job(job_id)
@@ -127,11 +138,21 @@ def measure_result_latency(ctx) -> Iterator[Metric]:
     get_ms = statistics.median(t[1] for t in trials)
     poll_p50 = uniform_poll_latency(POLL_PERIOD_S, 50) * 1000 + get_ms
     ctx.series["result_latency_ms"] = latencies
-    ctx.series["result_poll_ms"] = {"p50": poll_p50, "p95": uniform_poll_latency(POLL_PERIOD_S, 95) * 1000 + get_ms}
+    ctx.series["result_poll_ms"] = {
+        "p50": poll_p50,
+        "p95": uniform_poll_latency(POLL_PERIOD_S, 95) * 1000 + get_ms,
+    }
     interval = bs.settings.poll_interval_ms
-    yield RESULT_P50.of(percentile(latencies, 50), (
-        f"{len(latencies)} trials, ?wait={bs.settings.max_wait_seconds} with If-None-Match; the service re-reads "
-        f"the job every {interval} ms"))
+    yield RESULT_P50.of(
+        percentile(latencies, 50),
+        (
+            f"{len(latencies)} trials, ?wait={bs.settings.max_wait_seconds} with If-None-Match; "
+            f"the service re-reads the job every {interval} ms"
+        ),
+    )
     yield RESULT_P95.of(percentile(latencies, 95), f"max {max(latencies):.0f} ms")
-    yield RESULT_POLL.of(poll_p50, f"computed: uniform arrival in a 5 s period (2.5 s) + one GET ({get_ms:.0f} ms); "
-                                   f"p95 {ctx.series['result_poll_ms']['p95']:.0f} ms")
+    yield RESULT_POLL.of(
+        poll_p50,
+        f"computed: uniform arrival in a 5 s period (2.5 s) + one GET ({get_ms:.0f} ms); "
+        f"p95 {ctx.series['result_poll_ms']['p95']:.0f} ms",
+    )

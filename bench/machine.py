@@ -23,13 +23,13 @@ def _meminfo_gib() -> float | None:
         text = Path("/proc/meminfo").read_text()
     except OSError:
         return None
-    match = re.search(r"^MemTotal:\s+(\d+) kB", text, re.M)
+    match = re.search(r"^MemTotal:\s+(\d+) kB", text, re.MULTILINE)
     return round(int(match.group(1)) / 1024 / 1024, 1) if match else None
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
     text = _cpuinfo() if cpuinfo is None else cpuinfo
-    match = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
+    match = re.search(r"^flags\s*:\s*(.*)$", text, re.MULTILINE)
     return set(match.group(1).split()) if match else set()
 
 
@@ -46,7 +46,7 @@ def describe() -> dict:
     import torch
 
     text = _cpuinfo()
-    model = re.search(r"^model name\s*:\s*(.*)$", text, re.M)
+    model = re.search(r"^model name\s*:\s*(.*)$", text, re.MULTILINE)
     flags = cpu_flags(text)
     return {
         "cpu": model.group(1).strip() if model else platform.processor() or "unknown",
@@ -69,5 +69,7 @@ def describe() -> dict:
 
 def one_line(machine: dict) -> str:
     bf16 = "bf16" if machine["bf16"] else "no bf16"
-    return (f"{machine['cpu']}, {machine['cores']} cores ({machine['torch_cpu_capability']}, {bf16}), "
-            f"{machine['memory_gib']} GiB, torch {machine['torch']}")
+    return (
+        f"{machine['cpu']}, {machine['cores']} cores ({machine['torch_cpu_capability']}, {bf16}), "
+        f"{machine['memory_gib']} GiB, torch {machine['torch']}"
+    )

@@ -9,11 +9,23 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from bench.machine import one_line  # noqa: E402
+from bench.machine import one_line
 
 MET, MISSED, INFO = "#2e7d32", "#c62828", "#607d8b"
+SHORT = {
+    "model_vs_matmul_fp32": "C3D fp32 / matmul",
+    "model_vs_matmul_fp32_cl3d": "C3D fp32 channels-last / matmul",
+    "model_vs_matmul_bf16_cl3d": "C3D bf16 channels-last / matmul",
+    "model_vs_matmul_function": "C3D as the function runs it / matmul",
+    "pipeline_overhead_720p": "720p pipeline overhead / model",
+    "pipeline_overhead_720p_function": "720p overhead in the function / model",
+    "big_file_vs_decode": "large file: function / ffmpeg decode",
+    "upload_post_vs_raw": "upload: raw PUT / pre-signed POST",
+    "upload_multipart_vs_raw": "upload: raw PUT / multipart",
+    "cold_first_job_vs_warm": "(cold start + first job) / warm job",
+}
 
 
 def _by_key(results: dict) -> dict[str, dict]:
@@ -34,7 +46,7 @@ def _bars(ax, metrics: list[dict], title: str, unit: str, log: bool = False) -> 
         ax.set_title(f"{title}\n(not measured)")
         ax.axis("off")
         return
-    labels = [m["name"].split(":")[0] for m in shown]
+    labels = [SHORT.get(m["key"], m["name"].split(":")[0]) for m in shown]
     values = [m["value"] for m in shown]
     y = range(len(shown))
     ax.barh(y, values, color=[_color(m) for m in shown])
@@ -43,6 +55,9 @@ def _bars(ax, metrics: list[dict], title: str, unit: str, log: bool = False) -> 
         if target is not None:
             ax.plot([target, target], [i - 0.42, i + 0.42], color="black", linewidth=2)
         ax.text(m["value"], i, f" {m['value']:.3g}", va="center", fontsize=8)
+    if not log:
+        targets = [t for t in map(_target_value, shown) if t is not None]
+        ax.set_xlim(0, max(values + targets) * 1.15)
     ax.set_yticks(list(y), labels, fontsize=8)
     ax.invert_yaxis()
     if log:
@@ -54,25 +69,51 @@ def _bars(ax, metrics: list[dict], title: str, unit: str, log: bool = False) -> 
 def draw(results: dict, path: Path) -> None:
     m = _by_key(results)
     fig, axes = plt.subplots(2, 2, figsize=(14, 9))
-    ratio_keys = ["model_vs_matmul_fp32", "model_vs_matmul_fp32_cl3d", "model_vs_matmul_bf16_cl3d",
-                  "model_vs_matmul_function", "pipeline_overhead_720p", "pipeline_overhead_720p_function",
-                  "big_file_vs_decode", "upload_post_vs_raw", "upload_multipart_vs_raw", "cold_first_job_vs_warm"]
-    _bars(axes[0][0], [m[k] for k in ratio_keys if k in m], "Ratios measured in the same run (| = target)",
-          "ratio")
+    ratio_keys = [
+        "model_vs_matmul_fp32",
+        "model_vs_matmul_fp32_cl3d",
+        "model_vs_matmul_bf16_cl3d",
+        "model_vs_matmul_function",
+        "pipeline_overhead_720p",
+        "pipeline_overhead_720p_function",
+        "big_file_vs_decode",
+        "upload_post_vs_raw",
+        "upload_multipart_vs_raw",
+        "cold_first_job_vs_warm",
+    ]
+    _bars(
+        axes[0][0],
+        [m[k] for k in ratio_keys if k in m],
+        "Ratios measured in the same run (| = target)",
+        "ratio",
+    )
 
-    latency_keys = ["event_latency_p50", "event_latency_p95", "result_latency_p50", "result_latency_p95",
-                    "result_latency_5s_poll_p50"]
-    _bars(axes[0][1], [m[k] for k in latency_keys if k in m], "Latencies (| = target)", "ms, log scale", log=True)
+    latency_keys = [
+        "event_latency_p50",
+        "event_latency_p95",
+        "result_latency_p50",
+        "result_latency_p95",
+        "result_latency_5s_poll_p50",
+    ]
+    _bars(
+        axes[0][1],
+        [m[k] for k in latency_keys if k in m],
+        "Latencies (| = target)",
+        "ms, log scale",
+        log=True,
+    )
 
     ax = axes[1][0]
     function = results.get("series", {}).get("function", {})
     breakdown = function.get("cold_breakdown")
     if breakdown:
-        steps = [("python + import torch", breakdown["import_torch"]),
-                 ("+ handler: clients, weights", breakdown["import_handler"] - breakdown["import_torch"]),
-                 ("+ first forward (1 clip)", breakdown["first_forward"] - breakdown["import_handler"])]
+        steps = [
+            ("python + import torch", breakdown["import_torch"]),
+            ("+ handler: clients, weights", breakdown["import_handler"] - breakdown["import_torch"]),
+            ("+ first forward (1 clip)", breakdown["first_forward"] - breakdown["import_handler"]),
+        ]
         left = 0.0
-        for (label, seconds), color in zip(steps, ("#90caf9", "#42a5f5", "#1565c0")):
+        for (label, seconds), color in zip(steps, ("#90caf9", "#42a5f5", "#1565c0"), strict=True):
             ax.barh(0, seconds, left=left, color=color, label=label)
             left += seconds
         if "ready_s" in function:
@@ -92,8 +133,23 @@ def draw(results: dict, path: Path) -> None:
         runtimes = [b["runtimes"] for b in batches]
         rates = [b["jobs_per_minute"] for b in batches]
         ax.plot(runtimes, rates, marker="o", color="#1565c0", label="measured")
-        ax.plot(runtimes, [rates[0] * n / runtimes[0] for n in runtimes], linestyle="--", color=INFO,
-                label="linear scaling")
+        ax.plot(
+            runtimes,
+            [rates[0] * n / runtimes[0] for n in runtimes],
+            linestyle="--",
+            color=INFO,
+            label="linear scaling",
+        )
+        one_thread = results["series"].get("throughput_one_thread")
+        if one_thread:
+            ax.scatter(
+                [one_thread["runtimes"]],
+                [one_thread["jobs_per_minute"]],
+                marker="s",
+                color="#ef6c00",
+                zorder=3,
+                label=f"{one_thread['runtimes']} runtimes, 1 torch thread each",
+            )
         cores = results["machine"]["cores"]
         ax.axvline(cores, color="black", linestyle=":", linewidth=1, label=f"{cores} cores")
         ax.set_xticks(runtimes)

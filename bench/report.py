@@ -91,6 +91,7 @@ class Spec:
 
 # -- formatting ------------------------------------------------------------------------
 
+
 def format_value(value: float | None) -> str:
     if value is None:
         return "—"
@@ -119,15 +120,14 @@ COLUMNS = ("metric", "value", "unit", "target", "met", "note")
 
 def rows(metrics: list[Metric]) -> list[tuple[str, ...]]:
     return [
-        (m.name, format_value(m.value), m.unit, str(m.target) if m.target else "", met_text(m), m.note)
-        for m in metrics
+        (m.name, format_value(m.value), m.unit, str(m.target) if m.target else "", met_text(m), m.note) for m in metrics
     ]
 
 
 def text_table(metrics: list[Metric], note_width: int = 70) -> str:
     table = [COLUMNS, *[(*r[:5], _shorten(r[5], note_width)) for r in rows(metrics)]]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -142,8 +142,10 @@ def markdown(results: dict, metrics: list[Metric], plot_name: str | None) -> str
         f"# divescore benchmark ({results['mode']} run)",
         "",
         f"Measured {results['started_at']} in {results['duration_s']:.0f} s on: {one_line(machine)}.",
-        f"Load average at start: {', '.join(map(str, machine['load_average_at_start']))}. "
-        "Ratios are taken within this run; absolute times are for orientation only.",
+        (
+            f"Load average at start: {', '.join(map(str, machine['load_average_at_start']))}. "
+            "Ratios are taken within this run; absolute times are for orientation only."
+        ),
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "| " + " | ".join("---" for _ in COLUMNS) + " |",

@@ -15,7 +15,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import machine, report
@@ -26,8 +26,9 @@ from bench.report import Metric, Spec, State
 class Context:
     """What the sections share: the plan, a scratch folder, the videos, the running stack."""
 
-    def __init__(self, plan: Plan, log: Callable[[str], None] = print):
+    def __init__(self, plan: Plan, described: dict, log: Callable[[str], None] = print):
         self.plan = plan
+        self.machine = described
         self.log = log
         self.series: dict = {}  # figures for the plot and the JSON, by section
         self.facts: dict = {}  # figures one section measures and a later one uses
@@ -86,7 +87,7 @@ def run_section(section: Section, ctx: Context) -> list[Metric]:
         for metric in section.measure(ctx):
             metrics.append(metric)
             ctx.log(f"  {metric.name}: {report.format_value(metric.value)} {metric.unit}  {metric.note}")
-    except Exception as err:  # reported as "not measured"; the run goes on with the next section
+    except Exception as err:  # reported as "not measured"; the run goes on
         why = f"{err.__class__.__name__}: {err}".splitlines()[0][:300]
         ctx.log(f"  could not measure: {why}\n" + traceback.format_exc())
         done = {m.key for m in metrics}
@@ -96,12 +97,15 @@ def run_section(section: Section, ctx: Context) -> list[Metric]:
 
 
 def run(plan: Plan, out: Path, only: list[str] | None = None) -> int:
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.monotonic()
     described = machine.describe()
-    print(f"divescore benchmark ({'quick' if plan.quick else 'full'}) on {machine.one_line(described)}", flush=True)
+    print(
+        f"divescore benchmark ({'quick' if plan.quick else 'full'}) on {machine.one_line(described)}",
+        flush=True,
+    )
     chosen = [s for s in sections() if not only or s.name in only]
-    ctx = Context(plan, log=lambda line: print(line, flush=True))
+    ctx = Context(plan, described, log=lambda line: print(line, flush=True))
     metrics: list[Metric] = []
     try:
         for section in chosen:

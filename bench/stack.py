@@ -23,10 +23,15 @@ import requests
 
 from divescore.client.api import ApiClient
 from divescore.client.upload import upload
+from divescore.devstack import FUNCTION_ROOT, HANDLER
 from divescore.jobs import Status
-from tests.helpers import OUTPUT, ROOT, Stack  # the lead's harness; see the module docstring
+from tests.helpers import OUTPUT, ROOT, Runtime, Stack  # the lead's harness; see the module docstring
 
 CONTENT_TYPE = "video/mp4"
+# The dispatcher's workers long-poll SQS for this long (divescore.dispatcher.Worker.run). A
+# receive left open by a stopped dispatcher still takes the next message off the queue and
+# hides it for the visibility timeout, so nothing is uploaded until such polls have ended.
+DISPATCHER_LONG_POLL_S = 5
 
 
 def stack_settings(function_timeout_seconds: int) -> dict[str, str]:
@@ -39,7 +44,7 @@ def stack_settings(function_timeout_seconds: int) -> dict[str, str]:
 
 def parse_time(iso: str) -> float:
     """A job record's ``updated_at`` (UTC, milliseconds) as a Unix time."""
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(iso).timestamp()
 
 
 class BenchStack:
@@ -52,8 +57,11 @@ class BenchStack:
         self.store = self.stack.store
         self.api = ApiClient(self.stack.presign_url, self.stack.score_url)
         self.http = requests.Session()
+        self.function_timeout = function_timeout_seconds
         self.dispatcher: subprocess.Popen | None = None
         self._dispatcher_log = None
+        self._dispatchers_started = 0
+        self._runtimes: list[Runtime] = []
         # In-process code that reaches the emulator (the presign apps of the upload
         # measurement) finds it through the standard variables, as the services do.
         self._saved_env = {k: os.environ.get(k) for k in self.env if k.startswith("AWS_")}
@@ -65,20 +73,26 @@ class BenchStack:
 
     # -- the dispatcher ------------------------------------------------------------------
 
-    def start_dispatcher(self, runtimes: int, timeout: float = 600) -> float:
-        """``python -m divescore.dispatcher`` feeding the first ``runtimes`` runtimes. It warms
-        each runtime up before it takes messages. Returns the time (Unix) it was ready."""
+    def start_dispatcher(self, invoke_urls: list[str], timeout: float = 600) -> float:
+        """``python -m divescore.dispatcher`` feeding these runtimes. It warms each runtime up
+        before it takes messages. Returns the time (Unix) it was ready."""
         self.stop_dispatcher()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
         env.update(self.env)
-        env["DIVESCORE_INVOKE_URL"] = ",".join(self.invoke_urls[:runtimes])
+        env["DIVESCORE_INVOKE_URL"] = ",".join(invoke_urls)
         env["DIVESCORE_LOG_LEVEL"] = "INFO"
         OUTPUT.mkdir(exist_ok=True)
-        log_path = OUTPUT / f"bench-dispatcher-{self.settings.emulator_port}-{runtimes}.log"
-        self._dispatcher_log = open(log_path, "w")
+        self._dispatchers_started += 1
+        log_path = OUTPUT / f"bench-dispatcher-{self.settings.emulator_port}-{self._dispatchers_started}.log"
+        self._dispatcher_log = open(log_path, "w")  # closed in stop_dispatcher
         self.dispatcher = subprocess.Popen(
-            [sys.executable, "-m", "divescore.dispatcher"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-            stderr=self._dispatcher_log, text=True, start_new_session=True,
+            [sys.executable, "-m", "divescore.dispatcher"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=self._dispatcher_log,
+            text=True,
+            start_new_session=True,
         )
         ready = threading.Event()
         ready_at: list[float] = []
@@ -101,6 +115,7 @@ class BenchStack:
     def stop_dispatcher(self) -> None:
         if self.dispatcher is None:
             return
+        stopped = time.monotonic()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.dispatcher.pid, signal.SIGTERM)
         try:
@@ -110,11 +125,39 @@ class BenchStack:
             self.dispatcher.wait()
         self._dispatcher_log.close()
         self.dispatcher = None
+        time.sleep(max(0.0, stopped + DISPATCHER_LONG_POLL_S + 0.5 - time.monotonic()))
 
-    def purge_queue(self) -> None:
-        """Drop the queued notifications of uploads made while no dispatcher ran."""
+    def extra_runtimes(self, count: int, env: dict[str, str]) -> list[Runtime]:
+        """More runtimes of the function, beside the stack's, with extra environment (e.g.
+        OMP_NUM_THREADS); stopped with the stack at the latest."""
+        started = [
+            Runtime(HANDLER, FUNCTION_ROOT, {**self.env, **env}, timeout_seconds=self.function_timeout)
+            for _ in range(count)
+        ]
+        self._runtimes += started
+        return started
+
+    def stop_runtimes(self, runtimes: list[Runtime]) -> None:
+        for runtime in runtimes:
+            runtime.stop()
+            self._runtimes.remove(runtime)
+
+    def purge_queue(self) -> int:
+        """Drop the queued notifications of uploads made while no dispatcher ran. (Received
+        and deleted: SQS allows one PurgeQueue a minute.) Returns how many there were."""
         queue_url = self.sqs.get_queue_url(QueueName=self.settings.queue)["QueueUrl"]
-        self.sqs.purge_queue(QueueUrl=queue_url)
+        dropped = 0
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
+            if not messages:
+                return dropped
+            self.sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+            dropped += len(messages)
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -133,12 +176,12 @@ class BenchStack:
             if job and Status(job["status"]).final:
                 return job
             if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} not finished after {timeout:.0f} s (status "
-                                   f"{job and job['status']})")
+                raise TimeoutError(f"job {job_id} not finished after {timeout:.0f} s (status {job and job['status']})")
             time.sleep(interval)
 
     def stop(self) -> None:
         self.stop_dispatcher()
+        self.stop_runtimes(list(self._runtimes))
         self.stack.stop()
         for key, value in self._saved_env.items():
             if value is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -53,9 +54,30 @@ def ffmpeg_command(spec: VideoSpec, path: Path) -> list[str]:
     rate = ["-b:v", spec.bitrate, "-maxrate", spec.bitrate, "-bufsize", spec.bitrate] if spec.bitrate else []
     size_cap = ["-fs", str(spec.max_bytes)] if spec.max_bytes else []
     return [
-        FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
-        "-frames:v", str(spec.frames), "-c:v", "libx264", "-preset", "superfast", *rate,
-        "-pix_fmt", "yuv420p", "-movflags", "+faststart", *size_cap, "-f", "mp4", str(path),
+        FFMPEG,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+        "-frames:v",
+        str(spec.frames),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "superfast",
+        *rate,
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        *size_cap,
+        "-f",
+        "mp4",
+        str(path),
     ]
 
 
@@ -77,15 +99,17 @@ def ensure(spec: VideoSpec, cache: Path = CACHE) -> Path:
 def decode_seconds(path: Path) -> float:
     """How long the ffmpeg command-line tool takes only to decode ``path`` (``-f null``):
     the floor for anything that has to look at every frame."""
-    import time
-
     started = time.perf_counter()
-    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "null", "-"],
-                   check=True, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        [FFMPEG, "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "null", "-"],
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
 # -- the benchmark's videos ---------------------------------------------------------------
+
 
 def clip_720p(seconds: float) -> VideoSpec:
     """The pipeline-overhead clip: 5 s of 720p H.264."""

@@ -22,6 +22,7 @@ import threading
 import time
 
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 
 from divescore import aws
 from divescore.settings import Settings, SettingsError, load
@@ -140,6 +141,35 @@ def warm_up(invoke_url: str, timeout: float) -> bool:
         return False
 
 
+def wait_out_a_predecessor(settings: Settings, stop: threading.Event, poll_seconds: float = 1.0) -> float:
+    """Wait while a dispatcher that stopped before us may have left a runtime busy.
+
+    A dispatcher killed while it waited for the runtime's answer leaves the invocation running,
+    and the RIE takes one invocation at a time: invoked while busy, it crashes (a nil pointer
+    panic after "ReserveFailed: AlreadyReserved"). Messages in flight when we start are the sign
+    of that. Their invocations end within the function timeout (the runtime enforces it), and
+    once they are visible again nothing of theirs runs. Returns the seconds waited.
+    """
+    started = time.monotonic()
+    try:
+        sqs = aws.client("sqs", settings)
+        url = aws.queue_url(settings)
+    except (BotoCoreError, ClientError):  # no emulator or no queue yet: a first start
+        return 0.0
+    deadline = started + settings.function_timeout_seconds + 10
+    logged = False
+    while not stop.is_set() and time.monotonic() < deadline:
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+        if attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0":
+            break
+        if not logged:
+            log.warning("messages are in flight from a previous dispatcher; waiting up to %d s for the runtimes "
+                        "it may have left busy", round(deadline - started))
+            logged = True
+        stop.wait(poll_seconds)
+    return time.monotonic() - started
+
+
 def wait_for_queue(settings: Settings, stop: threading.Event, timeout: float = 120) -> str:
     """The jobs queue's URL, once it exists (the stack bootstraps it while we start)."""
     deadline = time.monotonic() + timeout
@@ -173,12 +203,13 @@ def main() -> int:
         print(f"divescore: {err}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(name)s %(threadName)s: %(message)s")
-    for url in settings.runtime_invoke_urls:
-        ok = warm_up(url, timeout=settings.function_timeout_seconds)
-        log.info("runtime %s %s", url, "warm" if ok else "did not answer the warm-up; continuing")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    wait_out_a_predecessor(settings, stop)  # before the warm-up: it is an invocation too
+    for url in settings.runtime_invoke_urls:
+        ok = warm_up(url, timeout=settings.function_timeout_seconds)
+        log.info("runtime %s %s", url, "warm" if ok else "did not answer the warm-up; continuing")
     workers = start(settings, stop)
     print("dispatcher ready", flush=True)
     stop.wait()

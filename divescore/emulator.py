@@ -10,9 +10,11 @@ is a usable URL for whoever reads the log until it expires, so it is replaced th
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
+import threading
 
 # SigV4 query signatures (X-Amz-Signature=...), SigV2 ones (Signature=...) and session tokens.
 _SECRET_PARAMETER = re.compile(r"((?:X-Amz-Signature|Signature|X-Amz-Security-Token)=)[^&\s\"]+", re.IGNORECASE)
@@ -33,8 +35,30 @@ class RedactSignatures(logging.Filter):
         return True
 
 
+def serialize_dynamodb_writes() -> None:
+    """Make moto's DynamoDB writes atomic, as DynamoDB's are.
+
+    moto checks a write's condition and then applies the write in separate steps, and its
+    server handles requests on threads: two conditional writes at once could both pass their
+    condition (two workers both claiming one job). One lock around each write closes that gap.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        @functools.wraps(original)
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").addFilter(RedactSignatures())
+    serialize_dynamodb_writes()
     # Imported here: moto belongs to the native stack only, not to the images that carry this package.
     from moto.server import main as moto_main
 

@@ -17,7 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from flask import Flask, Response, g, jsonify, request
 from flask_cors import CORS
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from divescore import errors
 from divescore.settings import Settings
@@ -68,9 +68,9 @@ def create_api_app(import_name: str, settings: Settings, *, service: str) -> Fla
         # The path and job id, never a body or a URL: responses carry pre-signed signatures.
         logger.info("request", extra={
             "method": request.method,
-            "path": request.path,
+            "path": _ascii(request.path),
             "status": response.status_code,
-            "job_id": (request.view_args or {}).get("job_id"),
+            "job_id": _ascii((request.view_args or {}).get("job_id")),
             "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
         })
         return response
@@ -119,6 +119,10 @@ def error_response(err: errors.ApiError) -> Response:
 def json_body() -> Any:
     """The request body parsed as JSON (whatever its Content-Type), or ``InvalidJson``."""
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413 request_too_large
+    if request.content_length is None and len(raw) >= (request.max_content_length or float("inf")):
+        # A chunked body (no Content-Length) is read only up to the limit, and what was read
+        # would be parsed as if it were all: refuse it instead.
+        raise RequestEntityTooLarge()
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
@@ -144,6 +148,12 @@ def _from_http_exception(err: HTTPException, settings: Settings) -> errors.ApiEr
         error.status = err.code
         return error
     return errors.InternalError("Something went wrong on our side. Try again.")
+
+
+def _ascii(value: str | None) -> str | None:
+    """A client's text, escaped to ASCII for the log: it may hold line separators (U+2028,
+    U+0085) at which line-oriented readers (honcho, ``splitlines``) would break the record."""
+    return None if value is None else value.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def _request_id() -> str:

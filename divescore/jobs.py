@@ -154,39 +154,56 @@ class JobStore:
             values={":from": Status.AWAITING_UPLOAD.value},
         )
 
-    def claim(self, job_id: str, *, lease_seconds: int) -> dict | None:
+    def claim(self, job_id: str, *, lease_seconds: int, message_id: str | None = None,
+              last_attempt: bool = False) -> dict | None:
         """→ processing, for one worker. Returns the job with its ``claim`` token, or None.
 
         A job can be claimed when it waits for a worker, or when the worker that held it
         stopped (its lease ran out: killed, timed out) so the queue's retry may take over.
+
+        ``message_id``: the queue message being processed. The same message delivered again
+        means its earlier invocation is over (the queue hands a message out again only once
+        the consumer gave up on it), so it takes the job over even while that invocation's
+        lease runs: a lease that started late (a slow cold start) must not make the retry
+        look like a duplicate, which would be acknowledged and leave the job ``processing``.
+        ``last_attempt``: no retry follows this one (see :meth:`fail_if_abandoned`).
         """
         now = self.clock()
         token = secrets.token_hex(8)
+        values = {
+            ":processing": Status.PROCESSING.value,
+            ":awaiting": Status.AWAITING_UPLOAD.value,
+            ":queued": Status.QUEUED.value,
+            ":token": token,
+            ":lease": now + lease_seconds,
+            ":now": now_iso(lambda: now),
+            ":now_epoch": now,
+            ":zero": 0,
+            ":one": 1,
+            ":stage": Stage.DOWNLOADING.value,
+            ":last": last_attempt,
+        }
+        if message_id:
+            values[":message"] = message_id
+            record_message, takeover, forget = ", claim_message = :message", " OR claim_message = :message", ""
+        else:
+            record_message, takeover, forget = "", "", ", claim_message"
         try:
             item = self.table.update_item(
                 Key={"job_id": job_id},
                 UpdateExpression=(
                     "SET #status = :processing, claim = :token, lease_expires_at = :lease, "
                     "updated_at = :now, attempts = if_not_exists(attempts, :zero) + :one, "
-                    "stage = :stage, progress = :zero REMOVE #error"
+                    f"stage = :stage, progress = :zero, last_attempt = :last{record_message} "
+                    f"REMOVE #error{forget}"
                 ),
                 ConditionExpression=(
                     "attribute_exists(job_id) AND expires_at > :now_epoch AND "
-                    "(#status IN (:awaiting, :queued) OR (#status = :processing AND lease_expires_at < :now_epoch))"
+                    "(#status IN (:awaiting, :queued) OR (#status = :processing AND "
+                    f"(lease_expires_at < :now_epoch{takeover})))"
                 ),
                 ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                ExpressionAttributeValues=to_dynamo({
-                    ":processing": Status.PROCESSING.value,
-                    ":awaiting": Status.AWAITING_UPLOAD.value,
-                    ":queued": Status.QUEUED.value,
-                    ":token": token,
-                    ":lease": now + lease_seconds,
-                    ":now": now_iso(lambda: now),
-                    ":now_epoch": now,
-                    ":zero": 0,
-                    ":one": 1,
-                    ":stage": Stage.DOWNLOADING.value,
-                }),
+                ExpressionAttributeValues=to_dynamo(values),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as err:
@@ -234,16 +251,18 @@ class JobStore:
 
     def fail_if_abandoned(self, job: dict, *, max_attempts: int) -> dict:
         """A job whose worker stopped on its last allowed attempt will never be retried (its
-        message went to the dead-letter queue): record that, so it does not stay ``processing``."""
+        message went to the dead-letter queue): record that, so it does not stay ``processing``.
+        The last attempt is the ``max_attempts``-th claim, or one made on the message's last
+        receive (earlier receives may have failed before they could claim)."""
         if (
             job.get("status") == Status.PROCESSING
-            and job.get("attempts", 0) >= max_attempts
+            and (job.get("attempts", 0) >= max_attempts or job.get("last_attempt") is True)
             and job.get("lease_expires_at", float("inf")) < self.clock()
         ):
             self.fail(
                 job["job_id"],
                 "worker_lost",
-                f"The scoring function stopped before finishing, {job['attempts']} times; the job was "
+                f"The scoring function stopped before finishing ({job['attempts']} attempt(s)); the job was "
                 "given up. Try again with a shorter or smaller video.",
             )
             return self.get(job["job_id"]) or job

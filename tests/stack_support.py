@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import cv2
 import requests
@@ -100,9 +101,14 @@ def queue_counts(stack, name: str | None = None) -> tuple[int, int]:
 
 
 def dead_letters(stack) -> list[dict]:
-    """The dead-letter queue's messages, left in it (peeked with a zero visibility timeout)."""
+    """The dead-letter queue's messages, left in it."""
+    return peek(stack, stack.settings.dead_letter_queue)
+
+
+def peek(stack, name: str | None = None) -> list[dict]:
+    """The visible messages of a queue, left in it (received with a zero visibility timeout)."""
     sqs = stack.client("sqs")
-    url = queue_url(stack, stack.settings.dead_letter_queue)
+    url = queue_url(stack, name)
     found: dict[str, dict] = {}
     for _ in range(5):  # SQS (and moto) may answer a receive with a subset of the messages
         answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
@@ -113,11 +119,11 @@ def dead_letters(stack) -> list[dict]:
 
 
 def keys_in(messages: list[dict]) -> list[str]:
-    """The object keys named by S3 notifications in queue messages."""
+    """The object keys named by S3 notifications in queue messages (S3 sends them URL-encoded)."""
     keys = []
     for message in messages:
         with contextlib.suppress(ValueError, KeyError, TypeError):
-            keys += [r["s3"]["object"]["key"] for r in json.loads(message["Body"])["Records"]]
+            keys += [unquote_plus(r["s3"]["object"]["key"]) for r in json.loads(message["Body"])["Records"]]
     return keys
 
 
@@ -144,7 +150,7 @@ _PROCESS_LINE = re.compile(r"^\S+ (\S+)\s*\| (.*)$")
 def log_lines(stack, process: str) -> list[str]:
     """What one process of the stack printed (honcho prefixes each line with its name)."""
     lines = []
-    for line in stack.output().splitlines():
+    for line in stack.output().split("\n"):  # not splitlines(): logged paths may hold U+2028 and the like
         match = _PROCESS_LINE.match(line)
         if match and match.group(1) == process:
             lines.append(match.group(2))
@@ -200,7 +206,7 @@ class OwnRuntime:
         env = function_env(stack.settings, {**base, **stack.env, "PYTHONUNBUFFERED": "1", **extra_env})
         OUTPUT.mkdir(exist_ok=True)
         self.log_path = OUTPUT / f"own-runtime-{port}.log"
-        self.log = open(self.log_path, "wb")
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 (closed by stop())
         self.process = subprocess.Popen(
             [str(BIN / "aws-lambda-rie"), "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
              "--runtime-api-address", f"127.0.0.1:{free_port()}", sys.executable, "-m", "awslambdaric", HANDLER],

@@ -12,10 +12,18 @@ import requests
 
 from divescore.jobs import new_job_id
 from tests import videos
-from tests.stack_support import (
-    create_job, dead_letters, new_job, post_upload, queue_counts, read_job, small_clip, submit, wait_final,
-)
 from tests.helpers import wait_until
+from tests.stack_support import (
+    create_job,
+    dead_letters,
+    new_job,
+    post_upload,
+    queue_counts,
+    read_job,
+    small_clip,
+    submit,
+    wait_final,
+)
 
 pytestmark = pytest.mark.stack
 

@@ -87,14 +87,15 @@ def process_record(record, services: Services) -> list[Outcome]:
     """One SQS message (Powertools ``SQSRecord``) holding an S3 notification."""
     receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
     final_attempt = receives >= services.settings.max_receive_count
-    return [process_upload(upload, services, final_attempt=final_attempt, receives=receives)
+    return [process_upload(upload, services, final_attempt=final_attempt, receives=receives,
+                           message_id=record.message_id)
             for upload in uploads_in_sqs_body(record.body)]
 
 
 # -- one upload -------------------------------------------------------------------------
 
 def process_upload(upload: Upload, services: Services, *, final_attempt: bool = False,
-                   receives: int | None = None) -> Outcome:
+                   receives: int | None = None, message_id: str | None = None) -> Outcome:
     settings = services.settings
     job_id = settings.job_id_from_key(upload.key)
     if job_id is None or upload.bucket != settings.bucket:
@@ -102,7 +103,9 @@ def process_upload(upload: Upload, services: Services, *, final_attempt: bool = 
         return Outcome.IGNORED
     logger.append_keys(job_id=job_id)
     try:
-        job = services.store.claim(job_id, lease_seconds=settings.function_timeout_seconds)
+        # The message's id lets its own redelivery take the job over (see JobStore.claim).
+        job = services.store.claim(job_id, lease_seconds=settings.function_timeout_seconds,
+                                   message_id=message_id, last_attempt=final_attempt)
         if job is None:
             logger.info("job is taken, finished or unknown: acknowledging a repeated or late event")
             return Outcome.DUPLICATE
