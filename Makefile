@@ -39,6 +39,10 @@ run: $(STAMP)
 test: $(STAMP) .chromium
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# Bad inputs, faults, security, fuzzing and load against running native stacks (part of `make test`).
+test-reliability: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_reliability_*.py tests/test_security_*.py tests/test_fuzz_*.py tests/test_load.py
+
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not browser"
 

@@ -99,7 +99,8 @@ class Emulator:
         OUTPUT.mkdir(exist_ok=True)
         self.log = open(OUTPUT / f"emulator-{self.port}.log", "wb")
         self.process = subprocess.Popen(
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            # moto's server as the stack runs it: atomic conditional writes, signatures kept out of its log
+            [sys.executable, "-m", "divescore.emulator", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_until(self._up, 30, what="moto server")

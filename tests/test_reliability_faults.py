@@ -13,11 +13,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import requests
 
+from divescore.jobs import JobStore, new_job_id
 from tests.conftest import STACK_SETTINGS
 from tests.helpers import ROOT, Emulator, Stack, free_port, pid_alive, wait_until
 from tests.stack_support import (
@@ -138,7 +140,7 @@ def test_a_job_killed_on_every_attempt_ends_failed_and_its_message_dead_lettered
     final = wait_final(faulty, job["job_id"], timeout=RETRY_WAIT)
     assert final["status"] == "failed"
     assert final["error"]["code"] == "worker_lost", final["error"]
-    assert "2 times" in final["error"]["message"]
+    assert "2 attempt(s)" in final["error"]["message"]
     wait_until(lambda: dead_lettered(faulty, key), RETRY_WAIT, interval=1, what="the message in the DLQ")
     assert faulty.store.get(job["job_id"])["attempts"] == 2
 
@@ -182,6 +184,32 @@ def test_two_events_for_one_multipart_upload_are_scored_once(faulty, tmp_path):
     assert final["status"] == "succeeded", final
     assert faulty.store.get(job["job_id"])["attempts"] == 1
     assert len(claims_of(faulty, job["job_id"], 2)) == 1
+
+
+def test_workers_claiming_one_job_at_the_same_moment_never_both_win(faulty):
+    """Eight workers claim each job at once, through the stack's emulator: exactly one wins.
+    (moto alone lets two conditional writes at once both pass; divescore.emulator locks them.)"""
+    table = faulty.resource("dynamodb").Table(faulty.settings.table)
+    for _ in range(25):
+        job_id = new_job_id()
+        JobStore(table).create(job_id=job_id, filename="race.mp4", content_type="video/mp4", size=1,
+                               key=faulty.settings.upload_key(job_id), ttl_seconds=3600)
+        stores = [JobStore(faulty.resource("dynamodb").Table(faulty.settings.table)) for _ in range(8)]
+        start = threading.Barrier(len(stores))
+        winners = []
+
+        def claim(store, i, job_id=job_id, start=start, winners=winners):
+            start.wait()
+            if store.claim(job_id, lease_seconds=60, message_id=f"message-{i}"):
+                winners.append(i)
+
+        threads = [threading.Thread(target=claim, args=(store, i)) for i, store in enumerate(stores)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(winners) == 1
+        assert JobStore(table).get(job_id)["attempts"] == 1
 
 
 def test_a_poison_message_ends_in_the_dead_letter_queue_without_stopping_the_stack(faulty, poison, tmp_path):
