@@ -8,6 +8,7 @@ oversized body) and anything unexpected (a 500 whose details go to the log, neve
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -15,11 +16,12 @@ import uuid
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from flask import Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from divescore import errors
+from divescore import aws, errors
+from divescore.jobs import JobStore
 from divescore.settings import Settings
 
 # A caller's X-Request-Id is kept when it looks like an id; anything else is replaced.
@@ -104,6 +106,36 @@ def create_api_app(import_name: str, settings: Settings, *, service: str) -> Fla
         return {"status": "ok"}
 
     return app
+
+
+@dataclasses.dataclass(frozen=True)
+class Deps:
+    """What a service's routes use, attached to its app."""
+
+    settings: Settings
+    store: JobStore
+    s3: object  # talks to S3 from here
+    presigner: object  # signs URLs for the address the browser uses
+
+
+def create_service_app(import_name: str, service: str, blueprint: Blueprint, settings: Settings | None = None, *,
+                       store: JobStore | None = None, s3=None, presigner=None) -> Flask:
+    """A service's app. Without ``settings``, the defaults (entry points pass ``settings.load()``);
+    the clients default to the shared ones of :mod:`divescore.aws` (tests pass their own)."""
+    settings = settings or Settings()
+    app = create_api_app(import_name, settings, service=service)
+    app.extensions["divescore"] = Deps(
+        settings=settings,
+        store=store or JobStore.for_settings(settings),
+        s3=s3 or aws.client("s3", settings),
+        presigner=presigner or aws.presigning_s3(settings),
+    )
+    app.register_blueprint(blueprint)
+    return app
+
+
+def service_deps() -> Deps:
+    return current_app.extensions["divescore"]
 
 
 def logger_of(app: Flask) -> Logger:

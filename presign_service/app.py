@@ -6,12 +6,9 @@ shared behaviour (errors, CORS, logs, ``/healthz``) comes from :mod:`divescore.h
 
 from __future__ import annotations
 
-import dataclasses
-
 from flask import Blueprint, Flask, current_app, url_for
 
-from divescore import aws
-from divescore.http import create_api_app, json_body, logger_of
+from divescore.http import create_service_app, json_body, logger_of, service_deps
 from divescore.jobs import JobStore
 from divescore.settings import Settings
 from presign_service import uploads
@@ -20,37 +17,14 @@ SERVICE = "presign_service"
 bp = Blueprint("jobs", __name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class Deps:
-    settings: Settings
-    store: JobStore
-    s3: object  # talks to S3 from here
-    presigner: object  # signs URLs for the address the browser uses
-
-
 def create_app(settings: Settings | None = None, *, store: JobStore | None = None, s3=None,
                presigner=None) -> Flask:
-    """The app. Without ``settings``, the defaults (entry points pass ``settings.load()``);
-    the clients default to the shared ones of :mod:`divescore.aws`."""
-    settings = settings or Settings()
-    app = create_api_app(__name__, settings, service=SERVICE)
-    app.extensions[SERVICE] = Deps(
-        settings=settings,
-        store=store or JobStore.for_settings(settings),
-        s3=s3 or aws.client("s3", settings),
-        presigner=presigner or aws.presigning_s3(settings),
-    )
-    app.register_blueprint(bp)
-    return app
-
-
-def _deps() -> Deps:
-    return current_app.extensions[SERVICE]
+    return create_service_app(__name__, SERVICE, bp, settings, store=store, s3=s3, presigner=presigner)
 
 
 @bp.post("/v1/jobs")
 def create_job():
-    deps = _deps()
+    deps = service_deps()
     new = uploads.parse_new_job(json_body(), deps.settings)
     body = uploads.create_job(
         new, deps.settings, store=deps.store, s3=deps.s3, presigner=deps.presigner,
@@ -65,7 +39,7 @@ def create_job():
 
 @bp.post("/v1/jobs/<job_id>/upload/complete")
 def complete_upload(job_id: str):
-    deps = _deps()
+    deps = service_deps()
     body = uploads.complete_upload(job_id, json_body(), deps.settings, store=deps.store, s3=deps.s3)
     logger_of(current_app).info("upload completed", extra={"job_id": job_id, "status": body.get("status")})
     return body, 200

@@ -6,13 +6,12 @@ shared behaviour (errors, CORS, logs, ``/healthz``) comes from :mod:`divescore.h
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 
-from divescore import aws, errors
-from divescore.http import create_api_app
+from divescore import errors
+from divescore.http import create_service_app, service_deps
 from divescore.jobs import JobStore
 from divescore.settings import Settings
 from score_service import waiting
@@ -21,34 +20,15 @@ SERVICE = "score_service"
 bp = Blueprint("jobs", __name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class Deps:
-    settings: Settings
-    store: JobStore
-    s3: object  # talks to S3 from here
-    presigner: object  # signs URLs for the address the browser uses
-
-
 def create_app(settings: Settings | None = None, *, store: JobStore | None = None, s3=None,
                presigner=None) -> Flask:
-    """The app. Without ``settings``, the defaults (entry points pass ``settings.load()``);
-    the clients default to the shared ones of :mod:`divescore.aws`."""
-    settings = settings or Settings()
-    app = create_api_app(__name__, settings, service=SERVICE)
-    app.extensions[SERVICE] = Deps(
-        settings=settings,
-        store=store or JobStore.for_settings(settings),
-        s3=s3 or aws.client("s3", settings),
-        presigner=presigner or aws.presigning_s3(settings),
-    )
-    app.register_blueprint(bp)
-    return app
+    return create_service_app(__name__, SERVICE, bp, settings, store=store, s3=s3, presigner=presigner)
 
 
 # Any path below /v1/jobs/ is an id, so "a/b" gets the same 404 as every other unknown id.
 @bp.get("/v1/jobs/<path:job_id>")
 def get_job(job_id: str):
-    deps: Deps = current_app.extensions[SERVICE]
+    deps = service_deps()
     wait_seconds = waiting.parse_wait(request.args.get("wait"), deps.settings)
     seen = request.if_none_match.as_set(include_weak=True)
     read = functools.partial(
