@@ -206,7 +206,7 @@ class OwnRuntime:
         env = function_env(stack.settings, {**base, **stack.env, "PYTHONUNBUFFERED": "1", **extra_env})
         OUTPUT.mkdir(exist_ok=True)
         self.log_path = OUTPUT / f"own-runtime-{port}.log"
-        self.log = open(self.log_path, "wb")  # noqa: SIM115 (closed by stop())
+        self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [str(BIN / "aws-lambda-rie"), "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
              "--runtime-api-address", f"127.0.0.1:{free_port()}", sys.executable, "-m", "awslambdaric", HANDLER],

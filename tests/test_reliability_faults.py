@@ -189,12 +189,11 @@ def test_two_events_for_one_multipart_upload_are_scored_once(faulty, tmp_path):
 def test_workers_claiming_one_job_at_the_same_moment_never_both_win(faulty):
     """Eight workers claim each job at once, through the stack's emulator: exactly one wins.
     (moto alone lets two conditional writes at once both pass; divescore.emulator locks them.)"""
-    table = faulty.resource("dynamodb").Table(faulty.settings.table)
-    for _ in range(25):
+    stores = [JobStore(faulty.resource("dynamodb").Table(faulty.settings.table)) for _ in range(8)]  # one per thread
+    for _ in range(20):
         job_id = new_job_id()
-        JobStore(table).create(job_id=job_id, filename="race.mp4", content_type="video/mp4", size=1,
-                               key=faulty.settings.upload_key(job_id), ttl_seconds=3600)
-        stores = [JobStore(faulty.resource("dynamodb").Table(faulty.settings.table)) for _ in range(8)]
+        stores[0].create(job_id=job_id, filename="race.mp4", content_type="video/mp4", size=1,
+                         key=faulty.settings.upload_key(job_id), ttl_seconds=3600)
         start = threading.Barrier(len(stores))
         winners = []
 
@@ -209,7 +208,7 @@ def test_workers_claiming_one_job_at_the_same_moment_never_both_win(faulty):
         for thread in threads:
             thread.join()
         assert len(winners) == 1
-        assert JobStore(table).get(job_id)["attempts"] == 1
+        assert stores[0].get(job_id)["attempts"] == 1
 
 
 def test_a_poison_message_ends_in_the_dead_letter_queue_without_stopping_the_stack(faulty, poison, tmp_path):
@@ -266,6 +265,9 @@ def test_a_dispatcher_killed_with_messages_in_flight_loses_nothing_and_repeats_n
 
     owned.dispatcher.kill()  # SIGKILL while it waits for the runtime's answer
     owned.dispatcher = OwnDispatcher(stack)
+    # The runtime still runs the first job: invoking it now would crash the RIE, so the new
+    # dispatcher first waits that invocation out.
+    assert "in flight from a previous dispatcher" in owned.dispatcher.output()
 
     finals = [wait_final(stack, job["job_id"], timeout=RETRY_WAIT + 60) for job in jobs]
     assert [f["status"] for f in finals] == ["succeeded"] * 3, finals
@@ -329,14 +331,19 @@ def test_an_emulator_restart_between_upload_and_processing_loses_the_job_visibly
     port = free_port()
     emulator = Emulator(port)
     try:
-        stack = make_stack({**FAULT_SETTINGS, "DIVESCORE_EMULATOR_PORT": str(port)},
-                           without=("emulator", "dispatcher"))
-        job = submit(stack, small_clip(tmp_path / "lost.mp4"))
-        key = stack.settings.upload_key(job["job_id"])
-        wait_until(lambda: key in keys_in(peek(stack)), 30, what="the upload's event in the queue")
+        stack = make_stack({**FAULT_SETTINGS, "DIVESCORE_EMULATOR_PORT": str(port)}, without=("emulator",))
+        dispatcher = stack.pids["dispatcher"]
+        wait_until(lambda: "dispatcher ready" in log_lines(stack, "dispatcher"), 120, what="the dispatcher")
+        os.kill(dispatcher, signal.SIGSTOP)  # busy elsewhere: the upload waits in the queue
+        try:
+            job = submit(stack, small_clip(tmp_path / "lost.mp4"))
+            key = stack.settings.upload_key(job["job_id"])
+            wait_until(lambda: key in keys_in(peek(stack)), 30, what="the upload's event in the queue")
 
-        emulator.stop()
-        emulator = Emulator(port)
+            emulator.stop()
+            emulator = Emulator(port)
+        finally:
+            os.kill(dispatcher, signal.SIGCONT)
 
         # The table is gone: an internal error, answered at once, with nothing of the cause.
         refused = read_job(stack, job["job_id"], wait=5)
@@ -346,13 +353,11 @@ def test_an_emulator_restart_between_upload_and_processing_loses_the_job_visibly
         bootstrap = subprocess.run([sys.executable, "-m", "divescore.bootstrap"], cwd=ROOT, capture_output=True,
                                    text=True, env={**os.environ, **stack.env}, timeout=120, check=False)
         assert bootstrap.returncode == 0, bootstrap.stderr
-        dispatcher = OwnDispatcher(stack)
-        try:
-            gone = read_job(stack, job["job_id"], wait=2)
-            assert gone.status_code == 404 and gone.json()["error"]["code"] == "job_not_found"
-            again = submit(stack, small_clip(tmp_path / "again.mp4", offset=3))
-            assert wait_final(stack, again["job_id"])["status"] == "succeeded"
-        finally:
-            dispatcher.kill()
+
+        gone = read_job(stack, job["job_id"], wait=2)
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "job_not_found"
+        again = submit(stack, small_clip(tmp_path / "again.mp4", offset=3))
+        assert wait_final(stack, again["job_id"])["status"] == "succeeded"
+        assert pid_alive(dispatcher)
     finally:
         emulator.stop()

@@ -58,7 +58,7 @@ def test_an_id_next_to_a_real_one_tells_nothing(stack):
     job_id = new_job(stack).json()["job_id"]
     assert read_job(stack, job_id).status_code == 200
     neighbours = [job_id[:-1] + format((int(job_id[-1], 16) + 1) % 16, "x"), job_id[1:] + job_id[0], job_id.upper()]
-    answers = {read_job(stack, other).text for other in neighbours + ["0" * 32]}
+    answers = {read_job(stack, other).text for other in [*neighbours, "0" * 32]}
     assert len(answers) == 1 and '"job_not_found"' in answers.pop()
 
 
@@ -106,7 +106,8 @@ def test_the_upload_form_is_pinned_to_its_key_type_and_size_and_signed(stack):
 def test_one_jobs_form_does_not_fit_another_job(stack):
     first, second = new_job(stack).json(), new_job(stack).json()
     assert policy_of(first["upload"]["fields"]) != policy_of(second["upload"]["fields"])
-    assert {"key": stack.settings.upload_key(second["job_id"])} not in policy_of(first["upload"]["fields"])["conditions"]
+    conditions = policy_of(first["upload"]["fields"])["conditions"]
+    assert {"key": stack.settings.upload_key(second["job_id"])} not in conditions
 
 
 @pytest.fixture(scope="module")
