@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -58,7 +58,7 @@ def is_job_id(value: str) -> bool:
 
 
 def now_iso(clock=time.time) -> str:
-    return datetime.fromtimestamp(clock(), timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(clock(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def to_dynamo(value: Any) -> Any:
@@ -100,7 +100,7 @@ class JobStore:
         self.clock = clock
 
     @classmethod
-    def for_settings(cls, settings, **kwargs) -> "JobStore":
+    def for_settings(cls, settings, **kwargs) -> JobStore:
         from divescore import aws
 
         return cls(lambda: aws.table(settings), **kwargs)
