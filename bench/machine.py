@@ -3,9 +3,11 @@ PyTorch on a CPU, memory, library versions."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
+import time
 from pathlib import Path
 
 FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -73,3 +75,56 @@ def one_line(machine: dict) -> str:
         f"{machine['cpu']}, {machine['cores']} cores ({machine['torch_cpu_capability']}, {bf16}), "
         f"{machine['memory_gib']} GiB, torch {machine['torch']}"
     )
+
+
+# -- how busy the machine was with other work -------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _busy_seconds() -> float:
+    """CPU seconds spent by every process on the machine so far (from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def _tree_seconds() -> float:
+    """CPU seconds of this process, its reaped children and its live descendants."""
+    times = os.times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for pid in _descendants(os.getpid()):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+    return total
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+class OtherLoad:
+    """How many cores, on average, processes other than the benchmark's own kept busy
+    between ``start()`` and ``cores()``. Approximate: a descendant that exits unreaped
+    (a grandchild) is missed and counted as someone else's."""
+
+    def start(self) -> OtherLoad:
+        self._wall, self._busy, self._own = time.monotonic(), _busy_seconds(), _tree_seconds()
+        return self
+
+    def cores(self) -> float:
+        wall = time.monotonic() - self._wall
+        others = (_busy_seconds() - self._busy) - (_tree_seconds() - self._own)
+        return max(0.0, others / wall) if wall > 0 else 0.0

@@ -5,8 +5,8 @@ The C3D-AVG forward on 6 clips (96 frames) as achieved GFLOP/s, divided by the G
 this CPU can do the network gets. FLOPs are counted by PyTorch's ``FlopCounterMode`` on the
 real architecture (77.0 GFLOP per 16x112x112 clip; MTL-AQA's figure is 77.1).
 
-Timings are the best of a few repeats after a warm-up: the machine is shared, and the best
-run is the one least disturbed by others.
+Timings are the best of a few rounds after a warm-up, the matmul and every model variant
+taking turns: the machine is shared, and the best run is the one least disturbed by others.
 """
 
 from __future__ import annotations
@@ -41,22 +41,27 @@ VARIANTS = {
 }
 
 
-def best_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
+def best_seconds_interleaved(runs: dict[object, tuple[Callable[[], object], int]], rounds: int) -> dict:
+    """The best time of each run, taken in rounds: every run once (or its count of times) per
+    round, after one warm-up each. Interleaving spreads the other users of a shared machine
+    over all the runs alike, instead of one run taking a whole disturbed minute."""
+    for run, _ in runs.values():
         run()
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for key, (run, times) in runs.items():
+            for _ in range(times):
+                started = time.perf_counter()
+                run()
+                best[key] = min(best[key], time.perf_counter() - started)
     return best
 
 
-def matmul_gflops(dtype: torch.dtype, n: int, repeats: int) -> float:
+def matmul(dtype: torch.dtype, n: int) -> Callable[[], torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=generator).to(dtype)
     b = torch.randn(n, n, generator=generator).to(dtype)
-    return 2 * n**3 / best_seconds(lambda: torch.mm(a, b), repeats) / 1e9
+    return lambda: torch.mm(a, b)
 
 
 def forward_flops(model_class, clips: int) -> float:
@@ -96,32 +101,18 @@ def measure(ctx) -> Iterator[Metric]:
     flops = forward_flops(C3DAVG, clips)
     clip_flops = forward_flops(C3DAVG, 2) - forward_flops(C3DAVG, 1)
     bf16 = has_bf16()
-    figures: dict[str, dict] = {}
-    ctx.series["model"] = figures
+    n = plan.matmul_size
 
-    # The matmul is sampled between the model runs and its best taken: the machine's limit,
-    # whichever moment the other users of the machine left it alone.
-    dtypes = [torch.float32, torch.bfloat16] if bf16 else [torch.float32]
-    matmul = dict.fromkeys(dtypes, 0.0)
-    samples = 0
+    runs: dict[object, tuple[Callable[[], object], int]] = {}  # key -> (run, times per round)
+    work: dict[object, tuple[torch.dtype, float, str]] = {}  # key -> (dtype, FLOPs, what)
+    for dtype in [torch.float32, torch.bfloat16] if bf16 else [torch.float32]:
+        runs[dtype] = (matmul(dtype, n), plan.matmul_repeats)
 
-    def sample_matmul() -> None:
-        nonlocal samples
-        samples += 1
-        for d in dtypes:
-            matmul[d] = max(matmul[d], matmul_gflops(d, plan.matmul_size, plan.matmul_repeats))
-
-    timed: list[tuple[Spec, torch.dtype, float, float, str]] = []  # spec, dtype, seconds, flops, what
-    skipped: dict[Spec, Metric] = {}
     inputs = random_clips(clips)
-    scores = {}
+    forwards = {}
     for spec, (dtype, channels_last) in VARIANTS.items():
         if dtype == torch.bfloat16 and not bf16:
-            skipped[spec] = spec.skipped(
-                "CPU has no native bf16 (avx512_bf16/amx_bf16); emulated bf16 is far slower than fp32"
-            )
             continue
-        sample_matmul()
         model = build_model(weights)
         fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
         model.backbone.to(dtype=dtype, memory_format=fmt)
@@ -132,54 +123,50 @@ def measure(ctx) -> Iterator[Metric]:
                 # The head sees float32 whatever the backbone ran in, as in the scorer.
                 return model.head(model.clip_features(x).float().mean(0, keepdim=True))[0]
 
-        seconds = best_seconds(forward, plan.model_repeats)
-        scores[spec] = float(forward())
-        timed.append((spec, dtype, seconds, flops, f"{clips} clip(s) as one batch"))
-        del model
+        forwards[spec] = forward
+        runs[spec] = (forward, 1)
+        work[spec] = (dtype, flops, f"{clips} clip(s) as one batch")
 
     # What the function itself runs: its default dtype and layout, one clip at a time.
-    sample_matmul()
     dtype = choose_dtype(Settings().model_dtype)
     scorer = Scorer(build_model(weights), weights, dtype)
-    weight = scorer.model.backbone.conv1.weight
-    layout = "contiguous" if weight.is_contiguous() else "channels_last_3d"
+    layout = "contiguous" if scorer.model.backbone.conv1.weight.is_contiguous() else "channels_last_3d"
     frames = random_frames(clips)
-    seconds = best_seconds(lambda: [scorer.clip_features(f) for f in frames], plan.model_repeats)
     name = str(dtype).removeprefix("torch.")
-    timed.append(
-        (
-            MODEL_FUNCTION,
-            dtype,
-            seconds,
-            clip_flops * clips,
-            f"default (DIVESCORE_MODEL_DTYPE=auto): {name}, {layout}; {clips} clip(s) one at a time",
-        )
+    runs[MODEL_FUNCTION] = (lambda: [scorer.clip_features(f) for f in frames], 1)
+    work[MODEL_FUNCTION] = (
+        dtype,
+        clip_flops * clips,
+        f"default (DIVESCORE_MODEL_DTYPE=auto): {name}, {layout}; {clips} clip(s) one at a time",
     )
-    sample_matmul()
 
-    figures["matmul_gflops"] = {str(k).removeprefix("torch."): v for k, v in matmul.items()}
-    figures["gflop_per_clip"] = clip_flops / 1e9
-    figures["function"] = {"dtype": name, "layout": layout}
+    best = best_seconds_interleaved(runs, plan.model_repeats)
+    limit = {d: 2 * n**3 / best[d] / 1e9 for d in runs if isinstance(d, torch.dtype)}
+    figures: dict = {
+        "matmul_gflops": {str(d).removeprefix("torch."): g for d, g in limit.items()},
+        "gflop_per_clip": clip_flops / 1e9,
+        "function": {"dtype": name, "layout": layout},
+    }
+    ctx.series["model"] = figures
     yield MATMUL_FP32.of(
-        matmul[torch.float32],
-        f"best of {samples} samples of {plan.matmul_repeats} taken between the model runs",
+        limit[torch.float32],
+        f"best of {plan.model_repeats * plan.matmul_repeats}, interleaved with the model runs",
     )
-    measured = {spec: (dtype, seconds, work, what) for spec, dtype, seconds, work, what in timed}
     for spec in (*VARIANTS, MODEL_FUNCTION):
-        if spec in skipped:
-            yield skipped[spec]
+        if spec not in work:
+            yield spec.skipped("CPU has no native bf16 (avx512_bf16/amx_bf16); emulated bf16 is far slower than fp32")
             continue
-        dtype, seconds, work, what = measured[spec]
-        gflops = work / seconds / 1e9
-        figures[spec.key] = {"seconds": seconds, "gflops": gflops}
+        dtype, flop_count, what = work[spec]
+        gflops = flop_count / best[spec] / 1e9
+        figures[spec.key] = {"seconds": best[spec], "gflops": gflops}
         yield spec.of(
-            gflops / matmul[dtype],
-            f"{what} in {seconds:.2f} s = {gflops:.0f} GFLOP/s, matmul {matmul[dtype]:.0f}",
+            gflops / limit[dtype],
+            f"{what} in {best[spec]:.2f} s = {gflops:.0f} GFLOP/s, matmul {limit[dtype]:.0f}",
         )
 
     if bf16:
-        reference = scores[MODEL_FP32]
-        difference = abs(scores[MODEL_BF16_CL3D] - reference) / max(abs(reference), 1e-9) * 100
+        reference = float(forwards[MODEL_FP32]())
+        difference = abs(float(forwards[MODEL_BF16_CL3D]()) - reference) / max(abs(reference), 1e-9) * 100
         yield BF16_DIFFERENCE.of(difference, f"same {clips} clips, generated weights; fp32 score {reference:.4f}")
     else:
         yield BF16_DIFFERENCE.skipped("no native bf16 on this CPU, so the function runs fp32")

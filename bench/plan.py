@@ -13,7 +13,7 @@ class Plan:
     quick: bool
     # 1. model throughput
     matmul_size: int = 4096
-    matmul_repeats: int = 3  # per sample; sampled between the model runs
+    matmul_repeats: int = 3  # per round of the model runs (cheap: about a second each)
     model_clips: int = 6  # the paper's 6 clips of 16 frames (96 frames)
     model_repeats: int = 3
     # 2. pipeline overhead and 7. memory: the 5 s 720p clip and the large 1080p file

@@ -147,6 +147,11 @@ def markdown(results: dict, metrics: list[Metric], plot_name: str | None) -> str
             "Ratios are taken within this run; absolute times are for orientation only."
         ),
         "",
+        "Cores kept busy by other processes during each section (of "
+        f"{machine['usable_cores']}; the machine is shared): "
+        + ", ".join(f"{name} {cores:.1f}" for name, cores in results["series"].get("other_load_cores", {}).items())
+        + ".",
+        "",
         "| " + " | ".join(COLUMNS) + " |",
         "| " + " | ".join("---" for _ in COLUMNS) + " |",
     ]

@@ -82,6 +82,7 @@ def sections() -> list[Section]:
 def run_section(section: Section, ctx: Context) -> list[Metric]:
     metrics: list[Metric] = []
     started = time.monotonic()
+    others = machine.OtherLoad().start()
     ctx.log(f"[{section.name}]")
     try:
         for metric in section.measure(ctx):
@@ -92,7 +93,8 @@ def run_section(section: Section, ctx: Context) -> list[Metric]:
         ctx.log(f"  could not measure: {why}\n" + traceback.format_exc())
         done = {m.key for m in metrics}
         metrics += [spec.failed(why) for spec in section.specs if spec.key not in done]
-    ctx.log(f"  ({time.monotonic() - started:.0f} s)")
+    busy = ctx.series.setdefault("other_load_cores", {})[section.name] = round(others.cores(), 2)
+    ctx.log(f"  ({time.monotonic() - started:.0f} s; other processes kept {busy:.1f} cores busy meanwhile)")
     return metrics
 
 
