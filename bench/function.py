@@ -37,7 +37,7 @@ import torch
 
 from bench import videos
 from bench.report import Metric, Spec, at_most
-from divescore.devstack import FUNCTION_ROOT, HANDLER
+from divescore.devstack import FUNCTION_ROOT, HANDLER, function_env
 from divescore.jobs import new_job_id
 from divescore.settings import Settings
 from tests.helpers import ROOT, Runtime, descendants
@@ -123,7 +123,9 @@ class FunctionRuntime:
     def __init__(self, bs, timeout_seconds: int):
         self.bs = bs
         self.started = time.monotonic()
-        self.runtime = Runtime(HANDLER, FUNCTION_ROOT, bs.env, timeout_seconds=timeout_seconds)
+        # The environment the native stack gives its one runtime (torch threads included).
+        env = {**bs.env, "OMP_NUM_THREADS": function_env(bs.settings, {})["OMP_NUM_THREADS"]}
+        self.runtime = Runtime(HANDLER, FUNCTION_ROOT, env, timeout_seconds=timeout_seconds)
         self.timeout = timeout_seconds + 30
         self.http = requests.Session()
 

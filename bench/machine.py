@@ -7,6 +7,7 @@ import contextlib
 import os
 import platform
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -89,15 +90,14 @@ def _busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
-def _tree_seconds() -> float:
-    """CPU seconds of this process, its reaped children and its live descendants."""
-    times = os.times()
-    total = times.user + times.system + times.children_user + times.children_system
+def _descendant_seconds() -> dict[tuple[int, int], float]:
+    """CPU seconds of each live descendant, keyed by (pid, start time) so a reused pid is new."""
+    seconds = {}
     for pid in _descendants(os.getpid()):
         with contextlib.suppress(OSError, IndexError, ValueError):
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
-    return total
+            seconds[(pid, int(stat[19]))] = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+    return seconds
 
 
 def _descendants(root: int) -> list[int]:
@@ -117,14 +117,38 @@ def _descendants(root: int) -> list[int]:
 
 class OtherLoad:
     """How many cores, on average, processes other than the benchmark's own kept busy
-    between ``start()`` and ``cores()``. Approximate: a descendant that exits unreaped
-    (a grandchild) is missed and counted as someone else's."""
+    between ``start()`` and ``cores()``: the machine's busy time (/proc/stat) minus this
+    process's and its descendants'. Descendants are sampled twice a second, so the last half
+    second of one that ends is missed (counted as someone else's)."""
+
+    INTERVAL_S = 0.5
 
     def start(self) -> OtherLoad:
-        self._wall, self._busy, self._own = time.monotonic(), _busy_seconds(), _tree_seconds()
+        self._wall, self._busy = time.monotonic(), _busy_seconds()
+        self._self = self._self_seconds()
+        self._first = _descendant_seconds()
+        self._last = dict(self._first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="other-load", daemon=True)
+        self._thread.start()
         return self
 
+    def _sample(self) -> None:
+        while not self._stop.wait(self.INTERVAL_S):
+            self._last.update(_descendant_seconds())
+
+    @staticmethod
+    def _self_seconds() -> float:
+        times = os.times()
+        return times.user + times.system
+
     def cores(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self._last.update(_descendant_seconds())
         wall = time.monotonic() - self._wall
-        others = (_busy_seconds() - self._busy) - (_tree_seconds() - self._own)
+        own = (self._self_seconds() - self._self) + sum(
+            seconds - self._first.get(key, 0.0) for key, seconds in self._last.items()
+        )
+        others = (_busy_seconds() - self._busy) - own
         return max(0.0, others / wall) if wall > 0 else 0.0

@@ -33,10 +33,6 @@ class Plan:
     throughput_runtimes: tuple[int, ...] = (1, 2, 4)
     throughput_clip_seconds: float = 4.0  # 100 frames: about one dive, six distinct clips
 
-    @property
-    def max_runtimes(self) -> int:
-        return max(self.throughput_runtimes)
-
 
 FULL = Plan(quick=False)
 

@@ -132,7 +132,7 @@ def draw(results: dict, path: Path) -> None:
     if batches:
         runtimes = [b["runtimes"] for b in batches]
         rates = [b["jobs_per_minute"] for b in batches]
-        ax.plot(runtimes, rates, marker="o", color="#1565c0", label="measured")
+        ax.plot(runtimes, rates, marker="o", color="#1565c0", label="measured (threads = cores ÷ runtimes)")
         ax.plot(
             runtimes,
             [rates[0] * n / runtimes[0] for n in runtimes],
@@ -140,15 +140,23 @@ def draw(results: dict, path: Path) -> None:
             color=INFO,
             label="linear scaling",
         )
-        one_thread = results["series"].get("throughput_one_thread")
-        if one_thread:
+        for b in batches:
+            ax.annotate(
+                f"{b['threads']} thr",
+                (b["runtimes"], b["jobs_per_minute"]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(4, -10),
+            )
+        oversubscribed = results["series"].get("throughput_oversubscribed")
+        if oversubscribed:
             ax.scatter(
-                [one_thread["runtimes"]],
-                [one_thread["jobs_per_minute"]],
+                [oversubscribed["runtimes"]],
+                [oversubscribed["jobs_per_minute"]],
                 marker="s",
                 color="#ef6c00",
                 zorder=3,
-                label=f"{one_thread['runtimes']} runtimes, 1 torch thread each",
+                label=f"{oversubscribed['runtimes']} runtimes, {oversubscribed['threads']} torch threads each",
             )
         cores = results["machine"]["cores"]
         ax.axvline(cores, color="black", linestyle=":", linewidth=1, label=f"{cores} cores")

@@ -48,8 +48,9 @@ class Context:
         if self._stack is None:
             from bench.stack import BenchStack
 
-            self.log(f"  starting the native stack ({self.plan.max_runtimes} runtimes, dispatcher on demand)")
-            self._stack = BenchStack(runtimes=self.plan.max_runtimes)
+            # One runtime, as `make run` starts it; the throughput section starts its own.
+            self.log("  starting the native stack (1 runtime, dispatcher on demand)")
+            self._stack = BenchStack(runtimes=1)
         return self._stack
 
     def close(self) -> None:
