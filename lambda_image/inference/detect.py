@@ -1,0 +1,199 @@
+"""Finding the diver's entry into the water: plain functions over cheap signals, no I/O.
+
+Two passes, so that a 200 MB file is not decoded whole to find two seconds in it:
+
+1. **Coarse, over the compressed stream** (:func:`activity`, :func:`candidates`): the size of
+   each compressed frame is what the encoder needed to describe the change since the frames
+   it refers to; a splash (a burst of white, textured change) makes frames larger for about a
+   second. Reading packet sizes is demuxing only, no decoding. Keyframes are left out (their
+   size says "keyframe", not "motion"), the sizes are summed over 0.4 s (which evens out the
+   frame types) and compared on a log scale with their median over the surrounding 8 s, so a
+   busy video is not one long peak. The strongest few peaks, apart from one another, are the
+   candidates.
+2. **Fine, over small grayscale frames around each candidate** (:func:`find_entry`): the
+   change between consecutive frames, less each frame's median change (lighting, noise) and
+   each place's usual change (rippling water), summed over cells; a splash is a burst of
+   change that stays in one place for a quarter of a second and is a large share of all the
+   change in the frame (camera shake, a cut and a lighting step change everything at once).
+   The entry is where that burst begins; the confidence grows with how far the burst stands
+   out from the place's own noise and how much of the frame's change it holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+SMALL_WIDTH = 160  # the fine pass's frames: 160 pixels wide, grayscale
+CELL = 8  # pixels of a small frame per cell side
+SUM_S = 0.4  # the coarse signal sums packet sizes over this long
+BASELINE_S = 8.0  # ... and compares them with their median over this long
+SUSTAIN_S = 0.25  # a splash keeps changing the same place for at least this long
+CANDIDATES = 5
+CANDIDATE_GAP_S = 2.5
+BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
+AFTER_S = 2.0  # ... and this long after
+CONFIDENT = 0.35  # below it an entry is not trusted
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    time_s: float  # where the coarse signal peaks (the splash's loudest, just after the entry)
+    strength: float  # log-ratio to the surrounding median
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    time_s: float
+    confidence: float  # 0..1
+    features: dict[str, float] = dataclasses.field(default_factory=dict, compare=False)
+
+
+# -- 1. coarse: packet sizes ------------------------------------------------------------
+
+def _rolling(values: np.ndarray, width: int, reduce) -> np.ndarray:
+    """``reduce`` over a centred window of ``width`` samples (edges repeat)."""
+    width = max(1, min(width, len(values)))
+    padded = np.pad(values, (width // 2, width - 1 - width // 2), mode="edge")
+    return reduce(np.lib.stride_tricks.sliding_window_view(padded, width), axis=-1)
+
+
+def activity(sizes: Sequence[int], keyframes: Sequence[bool], fps: float) -> np.ndarray:
+    """Per frame: how much more the encoder spent around it than around its surroundings.
+
+    (N,) packet sizes in bytes, (N,) keyframe flags -> (N,) log ratio; 0 is ordinary.
+    """
+    size = np.asarray(sizes, np.float64)
+    key = np.asarray(keyframes, bool)
+    if len(size) == 0:
+        return size
+    if key.all():  # an intra-only stream: sizes still follow the detail on screen
+        key = np.zeros_like(key)
+    typical = np.median(size[~key])
+    size = np.where(key, typical, size)
+    summed = _rolling(size, max(1, round(SUM_S * fps)), np.sum)
+    level = np.log1p(summed)
+    return level - _rolling(level, max(1, round(BASELINE_S * fps)), np.median)
+
+
+def candidates(signal: np.ndarray, fps: float, count: int = CANDIDATES,
+               gap_s: float = CANDIDATE_GAP_S) -> list[Candidate]:
+    """The ``count`` highest peaks of ``signal`` at least ``gap_s`` apart, strongest first."""
+    remaining = np.asarray(signal, np.float64).copy()
+    gap = max(1, round(gap_s * fps))
+    found = []
+    while len(found) < count and len(remaining) and np.isfinite(remaining).any():
+        i = int(np.nanargmax(remaining))
+        if not math.isfinite(remaining[i]) or remaining[i] <= 0:
+            break
+        found.append(Candidate(i / fps, float(remaining[i])))
+        remaining[max(0, i - gap): i + gap + 1] = -np.inf
+    return found
+
+
+def runs_around(found: Sequence[Candidate], fps: float, frame_count: int) -> list[range]:
+    """The frame-index runs the fine pass needs for ``found``, merged where they overlap."""
+    runs = sorted((max(0, math.floor((c.time_s - BEFORE_S) * fps)),
+                   min(frame_count, math.ceil((c.time_s + AFTER_S) * fps) + 1)) for c in found)
+    merged: list[list[int]] = []
+    for start, stop in runs:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        elif start < stop:
+            merged.append([start, stop])
+    return [range(start, stop) for start, stop in merged]
+
+
+# -- 2. fine: small grayscale frames -------------------------------------------------------
+
+def small_gray(frame_bgr: np.ndarray) -> np.ndarray:
+    """(H, W, 3) BGR uint8 -> (h, 160) grayscale uint8, the fine pass's frame."""
+    height, width = frame_bgr.shape[:2]
+    small_h = max(CELL * 3, round(SMALL_WIDTH * height / width))
+    gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(gray, (SMALL_WIDTH, small_h), interpolation=cv2.INTER_AREA)
+
+
+def _steady_change(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W) uint8 -> (T-1, H, W) change from each frame to the next, with each frame's
+    brightness brought to one level and the camera's shift between them undone (phase
+    correlation), less the frame's median change: a lighting change moves every pixel."""
+    g = frames.astype(np.float32)
+    g *= 128 / np.maximum(g.mean(axis=(1, 2), keepdims=True), 1.0)
+    h, w = g.shape[1:]
+    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    diff = np.empty((len(g) - 1, h, w), np.float32)
+    for k in range(len(g) - 1):
+        (dx, dy), _ = cv2.phaseCorrelate(g[k], g[k + 1], window)
+        moved = cv2.warpAffine(g[k], np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REPLICATE)
+        diff[k] = np.abs(g[k + 1] - moved)
+    return np.maximum(diff - np.median(diff.reshape(len(diff), -1), axis=1)[:, None, None], 0)
+
+
+def _cell_change(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W) uint8 -> (T-1, H/CELL, W/CELL): :func:`_steady_change` summed per cell."""
+    diff = _steady_change(frames)
+    t, h, w = diff.shape
+    gh, gw = h // CELL, w // CELL
+    return diff[:, : gh * CELL, : gw * CELL].reshape(t, gh, CELL, gw, CELL).sum(axis=(2, 4))
+
+
+def _neighbourhood(cells: np.ndarray) -> np.ndarray:
+    """Sum over each cell's 3x3 neighbourhood. (T, gh, gw) -> (T, gh, gw)"""
+    padded = np.pad(cells, ((0, 0), (1, 1), (1, 1)))
+    out = np.zeros_like(cells)
+    for dy in range(3):
+        for dx in range(3):
+            out += padded[:, dy: dy + cells.shape[1], dx: dx + cells.shape[2]]
+    return out
+
+
+def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | None:
+    """The most likely entry among consecutive small grayscale ``frames`` shown at ``times``
+    (seconds), or None when they are too few to tell."""
+    times = np.asarray(times, np.float64)
+    if len(frames) < 8:
+        return None
+    step = float(np.median(np.diff(times)))
+    sustain = max(2, round(SUSTAIN_S / step))
+    change = _cell_change(np.stack(frames))  # change[k]: frame k -> k+1
+    if change.shape[1] < 3 or change.shape[2] < 3 or len(change) <= sustain:
+        return None
+    usual = np.median(change, axis=0)  # each place's ordinary change (water, a walker passing)
+    local = _neighbourhood(np.maximum(change - usual, 0))
+    total = np.maximum(change - usual, 0).sum(axis=(1, 2)) + 1e-6
+    # a burst that lasts: the least change of the next `sustain` steps, per place
+    lasting = np.lib.stride_tricks.sliding_window_view(local, sustain, axis=0).min(axis=-1)
+    k, y, x = np.unravel_index(int(np.argmax(lasting)), lasting.shape)
+    series = local[:, y, x]
+    peak = float(series[k: k + sustain].max())
+    # the entry: the sharpest rise of the place's change shortly before the lasting burst
+    first = max(1, k - 3 * sustain)
+    rises = [series[t] - series[max(0, t - 3): t].min() for t in range(first, k + 2)]
+    onset = first + int(np.argmax(rises))
+    # the place's own noise, away from the burst
+    quiet = np.concatenate([series[: max(0, onset - sustain)], series[k + 4 * sustain:]])
+    noise = float(np.median(quiet)) + float(np.median(np.abs(quiet - np.median(quiet)))) if len(quiet) >= 4 else peak
+    burst = slice(k, k + sustain)
+    share = float(series[burst].sum() / total[burst].sum())
+    standout = float(lasting[k, y, x]) / (noise + 1e-3 * peak + 1.0)
+    confidence = _confidence(standout, share)
+    return Entry(float(times[onset + 1]), confidence,
+                 {"standout": round(standout, 2), "share": round(share, 3), "peak": round(peak, 1)})
+
+
+def _confidence(standout: float, share: float) -> float:
+    """0..1 from how far the lasting burst stands out of the place's noise (x times) and
+    which share of the frame's change it holds."""
+    by_standout = 1 - math.exp(-max(0.0, standout - 2) / 4)
+    by_share = min(1.0, max(0.0, share - 0.15) / 0.25)
+    return round(by_standout * by_share, 3)
+
+
+def best(entries: Sequence[Entry | None]) -> Entry | None:
+    found = [e for e in entries if e is not None]
+    return max(found, key=lambda e: e.confidence, default=None)
