@@ -24,11 +24,12 @@ import torch
 
 from divescore.jobs import Stage
 from divescore.settings import Settings
-from inference import filmstrip, preprocess
+from inference import detect, entry, filmstrip, preprocess
 from inference.gate import DiveGate
 from inference.model import C3DAVG, NAME, build_model
 from inference.video import VideoInfo, VideoLimits, probe, read_frames
 from inference.weights import Weights, resolve
+from inference.window import Window, ending_at, whole
 
 ProgressCallback = Callable[[Stage, float], None]
 
@@ -62,6 +63,7 @@ class Result:
     video: VideoInfo
     timings: dict[str, float]  # seconds
     filmstrip: bytes  # JPEG
+    window: Window  # the stretch scored, and how it was chosen
     dive_probability: float | None = None  # from the gate, when it is on
 
 
@@ -151,13 +153,19 @@ class Scorer:
         with torch.inference_mode():
             return self.model.clip_features(clip).float()
 
-    def score(self, path: str | Path, limits: VideoLimits, on_progress: ProgressCallback | None = None) -> Result:
-        """Raises an :mod:`inference.errors` class for a file that cannot be scored."""
+    def score(self, path: str | Path, limits: VideoLimits, on_progress: ProgressCallback | None = None,
+              entry_s: float | None = None) -> Result:
+        """Score the training window ending at ``entry_s`` (seconds) when given, else at the
+        entry found in the video, else the whole video (see :mod:`inference.window`).
+        Raises an :mod:`inference.errors` class for a file that cannot be scored."""
         report = on_progress or (lambda stage, fraction: None)
         started = time.perf_counter()
         info = probe(path, limits)
         report(Stage.DECODING, 0.0)
-        plan = preprocess.plan_clips(info.frames)
+        t = time.perf_counter()
+        window = choose_window(path, info, entry_s)
+        detect_seconds = time.perf_counter() - t
+        plan = window.clips()
         wanted = sorted({i for clip in plan for i in clip})
         strip_indices = set(filmstrip.pick(wanted))
         # Identical clips (short videos) are computed once; clips are ready in order of their last frame.
@@ -203,13 +211,26 @@ class Scorer:
             frames=[i for clip in plan for i in clip],
             video=info,
             timings={
+                "detect_s": round(detect_seconds, 3),
                 "decode_s": round(decoder.seconds, 3),  # overlaps inference_s
                 "inference_s": round(network_seconds, 3),
                 "pipeline_s": round(time.perf_counter() - started, 3),
             },
             filmstrip=jpeg,
+            window=window,
             dive_probability=dive_probability,
         )
+
+
+def choose_window(path: str | Path, info: VideoInfo, entry_s: float | None) -> Window:
+    """``given`` when ``entry_s`` is set; ``detected`` when the entry is found with
+    confidence; otherwise ``whole`` (today's even spread)."""
+    if entry_s is not None:
+        return ending_at(entry_s, info.fps, info.frames, "given")
+    found = entry.locate(path, info)
+    if found is not None and found.confidence >= detect.CONFIDENT:
+        return ending_at(found.time_s, info.fps, info.frames, "detected", found.confidence)
+    return whole(info.frames, info.fps)
 
 
 @functools.cache

@@ -155,6 +155,7 @@ def _score_upload(job: dict, upload: Upload, services: Services) -> dict:
         result = services.scorer.score(
             path, VideoLimits.from_settings(settings),
             on_progress=lambda stage, fraction: progress(stage, DOWNLOAD_SHARE + (1 - DOWNLOAD_SHARE) * fraction),
+            entry_s=job.get("entry_s"),
         )
     record = {
         "score": result.score,
@@ -162,6 +163,7 @@ def _score_upload(job: dict, upload: Upload, services: Services) -> dict:
         "frames": result.frames,
         "model": services.scorer.model_info,
         "video": result.video.as_dict(),
+        "window": result.window.as_dict(),
         # Internal: score_service serves it as a short-lived pre-signed GET URL.
         "filmstrip_key": filmstrip.upload(services.s3, settings, job["job_id"], result.filmstrip),
     }

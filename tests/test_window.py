@@ -1,0 +1,51 @@
+"""Which frames the model scores: the training window (103 frames at 25 fps ending at the
+entry, clips 6 x 16 from its start) and the whole-video fallback."""
+
+import pytest
+from inference import preprocess
+from inference.window import SAMPLE_FRAMES, TRAINING_FPS, ending_at, whole
+
+
+def test_at_the_training_rate_the_window_is_mtl_aqas_sample():
+    # GIVEN a 25 fps video whose diver enters the water at frame 500 (20 s)
+    window = ending_at(20.0, 25.0, 1500, "given")
+    # THEN the window is frames 398..500, and the clips are its first 96 frames, 16 at a time
+    assert window.frames == tuple(range(398, 501))
+    assert window.clips() == [list(range(398 + 16 * i, 398 + 16 * (i + 1))) for i in range(6)]
+    assert window.as_dict() == {"how": "given", "start_frame": 398, "end_frame": 500, "start_s": 15.92,
+                                "end_s": 20.0, "fps": 25.0}
+
+
+@pytest.mark.parametrize("fps", [50.0, 100.0, 60.0, 30.0])
+def test_faster_videos_are_sampled_at_the_training_rate(fps):
+    window = ending_at(20.0, fps, int(40 * fps), "detected", confidence=0.9)
+    assert (window.start_s, window.end_s, window.fps) == (15.92, 20.0, TRAINING_FPS)
+    assert len(window.frames) == SAMPLE_FRAMES
+    # each instant k/25 s gets the frame shown then: dropped frames, never blended ones
+    assert window.frames == tuple(int((15.92 + k / 25) * fps + 1e-6) for k in range(SAMPLE_FRAMES))
+    assert window.end_frame == round(20.0 * fps)
+    assert window.as_dict()["confidence"] == 0.9
+
+
+def test_a_slower_video_repeats_frames():
+    window = ending_at(10.0, 12.5, 300, "given")
+    assert window.frames[:4] == (74, 74, 75, 75)
+
+
+def test_an_entry_early_in_the_video_shifts_the_window_to_its_start():
+    window = ending_at(1.0, 25.0, 500, "given")
+    assert (window.start_s, window.end_s) == (0.0, 4.08)
+    assert window.frames == tuple(range(103))
+
+
+def test_an_entry_past_the_end_is_clamped_and_a_short_video_repeats_its_last_frame():
+    assert ending_at(99.0, 25.0, 250, "given").end_frame == 249
+    short = ending_at(2.0, 25.0, 50, "given")
+    assert short.frames[-1] == 49 and len(short.frames) == SAMPLE_FRAMES
+
+
+def test_without_an_entry_the_clips_spread_over_the_whole_video_as_before():
+    window = whole(1000, 30.0)
+    assert window.clips() == preprocess.plan_clips(1000)
+    assert window.as_dict() == {"how": "whole", "start_frame": 0, "end_frame": 999, "start_s": 0.0,
+                                "end_s": 33.333, "fps": 30.0}
