@@ -127,7 +127,7 @@ class JobStore:
     # -- transitions -------------------------------------------------------------------
 
     def create(self, *, job_id: str, filename: str, content_type: str, size: int, key: str,
-               ttl_seconds: int, upload_id: str | None = None) -> dict:
+               ttl_seconds: int, upload_id: str | None = None, entry_s: float | None = None) -> dict:
         now = self.clock()
         job = {
             "job_id": job_id,
@@ -143,6 +143,8 @@ class JobStore:
         }
         if upload_id:
             job["upload_id"] = upload_id
+        if entry_s is not None:  # score the window ending there (see inference.window)
+            job["entry_s"] = entry_s
         self.table.put_item(Item=to_dynamo(job), ConditionExpression="attribute_not_exists(job_id)")
         return job
 

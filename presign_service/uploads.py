@@ -27,6 +27,7 @@ MAX_ETAG_CHARS = 100  # S3's are 34 (a quoted MD5 hex)
 
 NEW_JOB_EXAMPLE = '{"filename": "dive.mp4", "content_type": "video/mp4", "size": 12345678}'
 NEW_JOB_FIELDS = {"filename": str, "content_type": str, "size": int}
+NEW_JOB_OPTIONAL = ("entry_s",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,7 @@ class NewJob:
     filename: str
     content_type: str
     size: int
+    entry_s: float | None = None  # when the diver enters the water, seconds from the start
 
 
 # -- validation -------------------------------------------------------------------------
@@ -41,21 +43,24 @@ class NewJob:
 def parse_new_job(body: Any, settings: Settings) -> NewJob:
     """The request of ``POST /v1/jobs``, checked in this order: shape, fields, file name,
     size, content type. The first problem found is the one reported."""
-    fields = _object_with_fields(body, NEW_JOB_FIELDS, example=NEW_JOB_EXAMPLE)
-    new = NewJob(**fields)
+    fields = _object_with_fields(body, NEW_JOB_FIELDS, example=NEW_JOB_EXAMPLE, optional=NEW_JOB_OPTIONAL)
+    new = NewJob(**fields, entry_s=parse_entry_s(body.get("entry_s"), settings))
     _check_filename(new.filename, settings)
     _check_size(new.size, settings)
     _check_content_type(new.content_type, settings)
     return new
 
 
-def _object_with_fields(body: Any, expected: dict[str, type], *, example: str) -> dict[str, Any]:
+def _object_with_fields(body: Any, expected: dict[str, type], *, example: str,
+                        optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ``expected`` fields of ``body``, each of its type; ``optional`` ones are allowed
+    and left to the caller."""
     if not isinstance(body, dict):
         raise errors.InvalidJson(f"The request body must be a JSON object such as {example}.")
-    unknown = sorted(set(body) - set(expected))
+    unknown = sorted(set(body) - set(expected) - set(optional))
     if unknown:
         raise errors.UnknownField(
-            f"Unknown field {unknown[0]!r}. The accepted fields are: {', '.join(expected)}."
+            f"Unknown field {unknown[0]!r}. The accepted fields are: {', '.join([*expected, *optional])}."
         )
     fields = {}
     for name, kind in expected.items():
@@ -78,6 +83,20 @@ def whole_number(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def parse_entry_s(value: Any, settings: Settings) -> float | None:
+    """``entry_s``: absent or null, or the moment of the entry into the water, in seconds from
+    the video's start (0 to the longest accepted video)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or not 0 <= value <= settings.max_video_seconds:
+        raise errors.InvalidField(
+            "The field 'entry_s' must be the moment the diver enters the water, in seconds from the start of the "
+            f"video: a number from 0 to {settings.max_video_seconds:g}, e.g. 12.4."
+        )
+    return float(value)
 
 
 def _kind_name(kind: type) -> str:
@@ -146,6 +165,7 @@ def create_job(new: NewJob, settings: Settings, *, store: JobStore, s3, presigne
         key=key,
         ttl_seconds=settings.job_ttl_days * 86400,
         upload_id=upload_id,
+        entry_s=new.entry_s,
     )
     return {"job_id": job_id, "status": job["status"], "upload": upload, "expires_at": job["expires_at"]}
 

@@ -316,6 +316,12 @@ def without(field: str) -> dict:
     ('{"filename": "dive.mp4", "content_type": "video/mp4", "size": NaN}', 400, "invalid_field"),
     ({**GOOD, "size": [1000]}, 400, "invalid_field"),
     ({**GOOD, "key": "uploads/other/video"}, 400, "unknown_field"),
+    ({**GOOD, "entry_s": -1}, 400, "invalid_field"),
+    ({**GOOD, "entry_s": "12"}, 400, "invalid_field"),
+    ({**GOOD, "entry_s": True}, 400, "invalid_field"),
+    ({**GOOD, "entry_s": 601}, 400, "invalid_field"),
+    ('{"filename": "dive.mp4", "content_type": "video/mp4", "size": 1000, "entry_s": Infinity}', 400,
+     "invalid_field"),
     ({**GOOD, "size": 0}, 400, "invalid_size"),
     ({**GOOD, "size": -5}, 400, "invalid_size"),
     ({**GOOD, "size": 10**30}, 413, "file_too_large"),
@@ -341,6 +347,13 @@ def test_bad_new_job_requests(presign, api_settings, body, status, code):
     assert (response.status_code, error_of(response)) == (status, code)
     assert response.json()["error"]["message"]
     assert table.scan(Select="COUNT")["Count"] == before
+
+
+@pytest.mark.parametrize(("entry_s", "stored"), [(12.4, 12.4), (0, 0), (600, 600), (None, None)])
+def test_an_entry_time_is_kept_on_the_job(presign, store, entry_s, stored):
+    response = requests.post(f"{presign}/v1/jobs", json={**GOOD, "entry_s": entry_s})
+    assert response.status_code == 201
+    assert store.get(response.json()["job_id"]).get("entry_s") == stored
 
 
 def test_the_size_limit_is_named_in_megabytes(presign, api_settings):
