@@ -80,6 +80,10 @@ class UploadNotPending(ApiError):
     status, code = 409, "upload_not_pending"
 
 
+class UploadNotAvailable(ApiError):
+    status, code = 409, "upload_not_available"
+
+
 class InvalidWait(ApiError):
     status, code = 400, "invalid_wait"
 

@@ -12,7 +12,9 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, SQSEvent
 
-UPLOAD_EVENTS = ("ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:CompleteMultipartUpload")
+# Copy: a "score from here" job's video, copied from its first job's upload (presign_service.uploads.rescore)
+UPLOAD_EVENTS = ("ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:CompleteMultipartUpload",
+                 "ObjectCreated:Copy")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -127,7 +127,8 @@ class JobStore:
     # -- transitions -------------------------------------------------------------------
 
     def create(self, *, job_id: str, filename: str, content_type: str, size: int, key: str,
-               ttl_seconds: int, upload_id: str | None = None, entry_s: float | None = None) -> dict:
+               ttl_seconds: int, upload_id: str | None = None, entry_s: float | None = None,
+               rescore_of: str | None = None) -> dict:
         now = self.clock()
         job = {
             "job_id": job_id,
@@ -145,6 +146,8 @@ class JobStore:
             job["upload_id"] = upload_id
         if entry_s is not None:  # score the window ending there (see inference.window)
             job["entry_s"] = entry_s
+        if rescore_of:  # a "score from here" job, reading a copy of that job's upload
+            job["rescore_of"] = rescore_of
         self.table.put_item(Item=to_dynamo(job), ConditionExpression="attribute_not_exists(job_id)")
         return job
 

@@ -1,4 +1,5 @@
-"""The presign API: ``POST /v1/jobs`` and ``POST /v1/jobs/{id}/upload/complete``.
+"""The presign API: ``POST /v1/jobs``, ``POST /v1/jobs/{id}/upload/complete`` and
+``POST /v1/jobs/{id}/rescore``.
 
 Routes parse the request, call :mod:`presign_service.uploads` and shape the response; the
 shared behaviour (errors, CORS, logs, ``/healthz``) comes from :mod:`divescore.http`.
@@ -34,6 +35,14 @@ def create_job():
         "job_id": body["job_id"], "size": new.size, "content_type": new.content_type,
         "upload_method": body["upload"]["method"],
     })
+    return body, 201
+
+
+@bp.post("/v1/jobs/<job_id>/rescore")
+def rescore(job_id: str):
+    deps = service_deps()
+    body = uploads.rescore(job_id, json_body(), deps.settings, store=deps.store, s3=deps.s3)
+    logger_of(current_app).info("rescore job created", extra={"job_id": body["job_id"], "rescore_of": job_id})
     return body, 201
 
 

@@ -213,6 +213,38 @@ def _multipart(presigner, settings: Settings, key: str, upload_id: str, size: in
     }
 
 
+# -- score from here: a new job from the same upload ---------------------------------------
+
+RESCORE_EXAMPLE = '{"entry_s": 12.4}'
+
+
+def rescore(job_id: str, body: Any, settings: Settings, *, store: JobStore, s3) -> dict:
+    """A new job that scores job ``job_id``'s video again over the window ending at
+    ``entry_s`` (``null``: look for the entry again); the ``201`` body of
+    ``POST /v1/jobs/{id}/rescore``. Knowing the job id is the right to do it, as for reading.
+
+    Nothing is uploaded again: S3 copies the object to the new job's key on its side, and the
+    copy's ObjectCreated event queues the new job like any upload.
+    """
+    job = store.get(job_id)
+    if job is None:
+        raise errors.JobNotFound()
+    _object_with_fields(body, {}, example=RESCORE_EXAMPLE, optional=("entry_s",))
+    entry_s = parse_entry_s(body.get("entry_s"), settings)
+    if job["status"] == Status.AWAITING_UPLOAD or not _object_exists(s3, settings, job["key"]):
+        raise errors.UploadNotAvailable(
+            "This job's video is not in storage (not uploaded yet, or past its retention of "
+            f"{settings.upload_retention_days} day(s)). Create a new job and upload the video."
+        )
+    new_id = jobs.new_job_id()
+    key = settings.upload_key(new_id)
+    store.create(job_id=new_id, filename=job["filename"], content_type=job["content_type"], size=job["size"],
+                 key=key, ttl_seconds=settings.job_ttl_days * 86400, entry_s=entry_s, rescore_of=job_id)
+    s3.copy_object(Bucket=settings.bucket, Key=key, CopySource={"Bucket": settings.bucket, "Key": job["key"]})
+    store.mark_queued(new_id)
+    return jobs.public_view(store.get(new_id))
+
+
 # -- completing a multipart upload ------------------------------------------------------
 
 COMPLETE_EXAMPLE = '{"parts": [{"part_number": 1, "etag": "\\"9b2cf535f27731c974343645a3985328\\""}]}'

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from divescore import synthetic_dive
-from tests.stack_support import create_job, post_upload, wait_final
+from tests.stack_support import create_job, new_job, post_upload, wait_final
 
 pytestmark = pytest.mark.stack
 
@@ -47,3 +47,42 @@ def test_an_entry_given_at_creation_scores_exactly_that_window(stack, dive):
     assert final["entry_s"] == 12
     assert final["window"] == {"how": "given", "start_frame": 237, "end_frame": 360, "start_s": 7.92, "end_s": 12.0,
                                "fps": 25}
+
+
+def test_score_from_here_makes_a_new_job_from_the_same_upload(stack, detected):
+    first, final = detected
+    s3 = stack.client("s3")
+    original = s3.head_object(Bucket=stack.settings.bucket, Key=stack.settings.upload_key(first["job_id"]))
+    response = requests.post(f"{stack.presign_url}/v1/jobs/{first['job_id']}/rescore", json={"entry_s": 10.0},
+                             timeout=30)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["job_id"] != first["job_id"] and created["rescore_of"] == first["job_id"]
+    assert created["status"] in ("queued", "processing", "succeeded")
+    again = wait_final(stack, created["job_id"])
+    assert again["status"] == "succeeded", again
+    assert again["window"]["how"] == "given" and again["window"]["end_s"] == 10.0
+    assert again["score"] != final["score"]  # another stretch of the video
+    assert (again["filename"], again["size"]) == (final["filename"], final["size"])
+    # the new job's video is S3's copy of the first upload: the same bytes, never sent again
+    copy = s3.head_object(Bucket=stack.settings.bucket, Key=stack.settings.upload_key(created["job_id"]))
+    assert (copy["ETag"], copy["ContentLength"]) == (original["ETag"], original["ContentLength"])
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"entry_s": -3}, 400, "invalid_field"),
+    ({"entry_s": 1, "key": "x"}, 400, "unknown_field"),
+    ([], 400, "invalid_json"),
+])
+def test_score_from_here_refuses_what_it_cannot_do(stack, detected, body, status, code):
+    first, _ = detected
+    response = requests.post(f"{stack.presign_url}/v1/jobs/{first['job_id']}/rescore", json=body, timeout=30)
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+
+
+def test_score_from_here_needs_a_job_and_its_upload(stack):
+    response = requests.post(f"{stack.presign_url}/v1/jobs/{'0' * 32}/rescore", json={"entry_s": 3}, timeout=30)
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "job_not_found")
+    waiting = new_job(stack).json()  # created, never uploaded
+    response = requests.post(f"{stack.presign_url}/v1/jobs/{waiting['job_id']}/rescore", json={}, timeout=30)
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "upload_not_available")
