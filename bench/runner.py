@@ -68,11 +68,12 @@ class Section:
 
 
 def sections() -> list[Section]:
-    from bench import function, latency, model_speed, throughput, uploads
+    from bench import function, latency, model_speed, throughput, uploads, window
 
     return [
         Section("model", model_speed.SPECS, model_speed.measure),
         Section("function", function.SPECS, function.measure),
+        Section("window", window.SPECS, window.measure),
         Section("upload", uploads.SPECS, uploads.measure),
         Section("event-latency", latency.EVENT_SPECS, latency.measure_event_latency),
         Section("result-latency", latency.RESULT_SPECS, latency.measure_result_latency),

@@ -97,5 +97,5 @@ def test_a_given_entry_is_scored_exactly_there(scorer, tmp_path):
     path = synthetic_dive.write(scene, tmp_path / "dive.mp4")
     result = scorer.score(path, LIMITS, entry_s=6.0)
     assert result.window.as_dict() == {"how": "given", "start_frame": 96, "end_frame": 300, "start_s": 1.92,
-                                       "end_s": 6.0, "fps": 25.0}
+                                       "end_s": 6.0, "fps": 25.0, "video_s": 10.0}
     assert result.frames == [96 + 2 * k for k in range(96)]

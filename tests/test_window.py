@@ -13,7 +13,7 @@ def test_at_the_training_rate_the_window_is_mtl_aqas_sample():
     assert window.frames == tuple(range(398, 501))
     assert window.clips() == [list(range(398 + 16 * i, 398 + 16 * (i + 1))) for i in range(6)]
     assert window.as_dict() == {"how": "given", "start_frame": 398, "end_frame": 500, "start_s": 15.92,
-                                "end_s": 20.0, "fps": 25.0}
+                                "end_s": 20.0, "fps": 25.0, "video_s": 60.0}
 
 
 @pytest.mark.parametrize("fps", [50.0, 100.0, 60.0, 30.0])
@@ -48,4 +48,4 @@ def test_without_an_entry_the_clips_spread_over_the_whole_video_as_before():
     window = whole(1000, 30.0)
     assert window.clips() == preprocess.plan_clips(1000)
     assert window.as_dict() == {"how": "whole", "start_frame": 0, "end_frame": 999, "start_s": 0.0,
-                                "end_s": 33.333, "fps": 30.0}
+                                "end_s": 33.333, "fps": 30.0, "video_s": 33.333}

@@ -46,7 +46,7 @@ def test_an_entry_given_at_creation_scores_exactly_that_window(stack, dive):
     assert final["status"] == "succeeded", final
     assert final["entry_s"] == 12
     assert final["window"] == {"how": "given", "start_frame": 237, "end_frame": 360, "start_s": 7.92, "end_s": 12.0,
-                               "fps": 25}
+                               "fps": 25, "video_s": 30}
 
 
 def test_score_from_here_makes_a_new_job_from_the_same_upload(stack, detected):

@@ -1,4 +1,4 @@
-// The HTTP API v1 (docs/api.md): create a job, complete a multipart upload, follow a job.
+// The HTTP API v1 (docs/api.md): create a job, complete a multipart upload, follow a job, rescore it.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -75,6 +75,10 @@ export function createApi(config) {
   return {
     createJob: ({ filename, contentType, size }) =>
       postJson(`${presign}/v1/jobs`, { filename, content_type: contentType, size }),
+
+    // "Score from here": a new job for the same upload, scored over the window ending at entryS.
+    rescore: (jobId, entryS) =>
+      postJson(`${presign}/v1/jobs/${encodeURIComponent(jobId)}/rescore`, { entry_s: entryS }),
 
     completeUpload: (completeUrl, parts) =>
       postJson(new URL(completeUrl, `${presign}/`).href, { parts }),

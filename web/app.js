@@ -124,6 +124,7 @@ async function score(api, job, file) {
 // -- the result ------------------------------------------------------------------------------
 
 function showResult(job, file) {
+  shown = { job, file };
   $("result-name").textContent = file.name;
   $("score").textContent = job.score.toFixed(2);
 
@@ -144,9 +145,81 @@ function showResult(job, file) {
     filmstrip.removeAttribute("src");
   }
 
+  showWindow(job);
   show("result");
   const note = model.calibrated === false ? " The model's weights are untrained, so this is not a real judgement." : "";
   announce(`Score ${job.score.toFixed(2)}.${note}`);
+}
+
+// -- the window: what was scored, and "score from here" -------------------------------------
+
+const HOW = {
+  detected: (w) => `The model scored ${span(w)}, ending where the diver was found entering the water`
+    + ` (confidence ${formatPercent(w.confidence ?? 0)}).`,
+  given: (w) => `The model scored ${span(w)}, ending at the entry you gave.`,
+  whole: () => "No entry into the water was found: the model scored six clips spread over the whole video.",
+};
+
+function span(w) {
+  return `${w.start_s.toFixed(2)}–${w.end_s.toFixed(2)} s`;
+}
+
+let shown = null; // {job, file} of the result on the page
+
+function showWindow(job) {
+  const w = job.window;
+  $("window").hidden = !w;
+  $("rescore-error").hidden = true;
+  $("timeline-pick").hidden = true;
+  if (!w) return;
+  $("window-text").textContent = (HOW[w.how] ?? HOW.whole)(w);
+  const whole = w.video_s || w.end_s || 1;
+  const bar = $("timeline-window");
+  bar.style.left = `${(100 * w.start_s) / whole}%`;
+  bar.style.width = `${Math.max(0.5, (100 * (w.end_s - w.start_s)) / whole)}%`;
+  bar.dataset.how = w.how;
+  const input = $("entry-input");
+  input.max = String(whole);
+  input.value = w.how === "whole" ? "" : w.end_s.toFixed(2);
+}
+
+function pickOnTimeline(event) {
+  const w = shown?.job.window;
+  if (!w) return;
+  const box = $("timeline").getBoundingClientRect();
+  const fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
+  const seconds = fraction * (w.video_s || w.end_s);
+  $("entry-input").value = seconds.toFixed(2);
+  const pick = $("timeline-pick");
+  pick.style.left = `${100 * fraction}%`;
+  pick.hidden = false;
+}
+
+async function rescoreFromHere(api, event) {
+  event.preventDefault();
+  if (current || !shown) return;
+  const entry = Number($("entry-input").value);
+  if (!Number.isFinite(entry) || entry < 0) return;
+  const { job, file } = shown;
+  try {
+    const again = await api.rescore(job.job_id, entry);
+    const final = await score(api, again, file);
+    if (final.status === "succeeded") showResult(final, file);
+    else fail(final.error?.message ?? "The scoring function stopped without saying why.");
+  } catch (error) {
+    if (error instanceof Stopped) {
+      showResult(job, file);
+    } else if (error instanceof ApiError && error.status >= 400 && error.status < 500) {
+      show("result");
+      $("rescore-error").textContent = error.message;
+      $("rescore-error").hidden = false;
+      announce(error.message);
+    } else {
+      fail(error.message);
+    }
+  } finally {
+    current = null;
+  }
 }
 
 // -- one file, start to end ------------------------------------------------------------------
@@ -226,6 +299,8 @@ async function main() {
   wireDropZone((file) => handleFile(api, config, file));
   $("cancel").addEventListener("click", () => current?.cancel());
   $("again").addEventListener("click", reset);
+  $("timeline").addEventListener("click", pickOnTimeline);
+  $("rescore-form").addEventListener("submit", (event) => rescoreFromHere(api, event));
   $("retry").addEventListener("click", reset);
   show("pick", { focus: false });
   document.body.dataset.ready = "true";

@@ -32,6 +32,7 @@ class Window:
     end_s: float
     fps: float  # the rate the clips show the video at
     frames: tuple[int, ...]  # the video's frame for each instant of the window, in order
+    video_s: float  # the whole video's duration, to place the window in it
     confidence: float | None = None  # when detected
 
     @property
@@ -51,7 +52,8 @@ class Window:
 
     def as_dict(self) -> dict:
         record = {"how": self.how, "start_frame": self.start_frame, "end_frame": self.end_frame,
-                  "start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "fps": round(self.fps, 3)}
+                  "start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "fps": round(self.fps, 3),
+                  "video_s": round(self.video_s, 3)}
         if self.confidence is not None:
             record["confidence"] = round(self.confidence, 3)
         return record
@@ -69,7 +71,7 @@ def ending_at(entry_s: float, video_fps: float, frame_count: int, how: str,
     start_s = max(0.0, end_s - SECONDS)
     end_s = start_s + SECONDS
     frames = tuple(_nearest_frame(start_s + k / TRAINING_FPS, video_fps, frame_count) for k in range(SAMPLE_FRAMES))
-    return Window(how, start_s, end_s, TRAINING_FPS, frames, confidence)
+    return Window(how, start_s, end_s, TRAINING_FPS, frames, duration, confidence)
 
 
 def _nearest_frame(t: float, video_fps: float, frame_count: int) -> int:
@@ -79,4 +81,5 @@ def _nearest_frame(t: float, video_fps: float, frame_count: int) -> int:
 
 def whole(frame_count: int, video_fps: float) -> Window:
     """The whole video, at its own rate."""
-    return Window("whole", 0.0, frame_count / video_fps, video_fps, tuple(range(frame_count)))
+    duration = frame_count / video_fps
+    return Window("whole", 0.0, duration, video_fps, tuple(range(frame_count)), duration)

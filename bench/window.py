@@ -1,0 +1,85 @@
+"""The scored window: what finding the entry costs, as a share of the job (issue 16).
+
+Measured in this process with the function's own scorer (no stack), on two files:
+
+- the large 1080p file of the ``function`` section (no dive in it: every coarse candidate gets
+  its fine pass, the detector's worst case);
+- a generated 1080p dive (``divescore.synthetic_dive``), kept in ``.cache/bench/``: the
+  detection's cost when there is a dive, and whether it found it.
+
+``detect_s`` (packet scan + fine pass) over ``pipeline_s`` (probe, detection, decoding and the
+model): the share of the function's work that goes to choosing the window. With a decoder that
+reads frames in one sequential pass, the fine pass decodes everything up to its last candidate;
+with one that seeks to the wanted runs it decodes only the runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench import videos
+from bench.report import Metric, Spec, at_most
+from divescore import synthetic_dive
+from divescore.settings import Settings
+from tests.helpers import ROOT
+
+DETECT_SHARE_BIG = Spec("window_detect_share_big", "finding the entry / whole pipeline, large 1080p file (no dive)",
+                        "ratio", at_most(0.15))
+DETECT_SHARE_DIVE = Spec("window_detect_share_dive", "finding the entry / whole pipeline, generated dive (1080p in a full run)",
+                         "ratio", at_most(0.15))
+SPECS = (DETECT_SHARE_BIG, DETECT_SHARE_DIVE)
+
+
+def dive_scene(quick: bool) -> synthetic_dive.Scene:
+    if quick:
+        return synthetic_dive.Scene(8.0, 30, 6.0, size=(320, 180), walker=True, seed=16)
+    return synthetic_dive.Scene(40.0, 30, 31.3, size=(1920, 1080), walker=True, lighting=True, seed=16)
+
+
+def dive_video(scene: synthetic_dive.Scene, log) -> Path:
+    width, height = scene.size
+    path = videos.CACHE / f"dive-{width}x{height}-{scene.name()}.mp4"
+    if not path.is_file():
+        log(f"  generating {path.name} (kept in {videos.CACHE} for the next run)")
+        videos.CACHE.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        synthetic_dive.write(scene, partial)
+        partial.replace(path)
+    return path
+
+
+def measure(ctx) -> Iterator[Metric]:
+    from inference.scorer import load_scorer
+    from inference.video import VideoLimits
+
+    plan = ctx.plan
+    limit = int(Settings().max_upload_bytes * 0.98)
+    big = ctx.video(videos.big_1080p(plan.big_seconds, plan.big_bitrate, max_bytes=limit))
+    scene = dive_scene(plan.quick)
+    dive = dive_video(scene, ctx.log)
+    settings = Settings(cache_dir=str(ROOT / ".cache" / "weights"))
+    scorer = load_scorer(settings)
+    limits = VideoLimits.from_settings(settings)
+    figures = ctx.series["window"] = {}
+
+    result = scorer.score(big, limits)
+    timings = result.timings
+    figures["big"] = {"timings": timings, "window": result.window.as_dict()}
+    yield DETECT_SHARE_BIG.of(
+        timings["detect_s"] / timings["pipeline_s"],
+        (f"{big.stat().st_size / 1e6:.0f} MB, {result.video.frames} frames: detection {timings['detect_s']:.2f} s of "
+         f"{timings['pipeline_s']:.2f} s (model {timings['inference_s']:.2f} s); window {result.window.how}"),
+    )
+
+    result = scorer.score(dive, limits)
+    timings = result.timings
+    window = result.window.as_dict()
+    figures["dive"] = {"timings": timings, "window": window, "entry_frame": scene.entry_frame}
+    found = (f"{window['how']}, end frame {window['end_frame']} vs entry {scene.entry_frame}"
+             + (f", confidence {window['confidence']}" if "confidence" in window else ""))
+    yield DETECT_SHARE_DIVE.of(
+        timings["detect_s"] / timings["pipeline_s"],
+        (f"{scene.size[0]}x{scene.size[1]}, {result.video.frames} frames at {scene.fps:g} fps: detection "
+         f"{timings['detect_s']:.2f} s of {timings['pipeline_s']:.2f} s; {found}"),
+    )

@@ -1,0 +1,56 @@
+"""The page shows what was scored (the window on the video's timeline) and "score from here"
+scores the same upload again over the window ending where the person says."""
+
+from __future__ import annotations
+
+import pytest
+
+from divescore import synthetic_dive
+from tests.browser.test_page import SCORE_TIMEOUT_MS, drop, is_job_creation
+
+pytestmark = [pytest.mark.browser, pytest.mark.stack]
+
+SCENE = synthetic_dive.Scene(16.0, 30, 11.0, walker=True, seed=21)
+
+
+@pytest.fixture(scope="module")
+def dive(tmp_path_factory):
+    return synthetic_dive.write(SCENE, tmp_path_factory.mktemp("page-window") / "dive.mp4")
+
+
+def test_the_window_is_shown_and_score_from_here_rescores_without_uploading(page, stack, dive, screenshot):
+    with page.expect_response(is_job_creation) as created:
+        drop(page, dive, "video/mp4")
+    first_id = created.value.json()["job_id"]
+    page.wait_for_selector("#result:not([hidden])", timeout=SCORE_TIMEOUT_MS)
+
+    first = stack.store.get(first_id)
+    assert first["window"]["how"] == "detected"
+    assert "found entering the water" in page.inner_text("#window-text")
+    assert page.input_value("#entry-input") == f"{first['window']['end_s']:.2f}"
+    # the marked stretch sits where the window is in the video
+    left = page.evaluate("parseFloat(document.getElementById('timeline-window').style.left)")
+    assert left == pytest.approx(100 * first["window"]["start_s"] / first["window"]["video_s"], abs=0.01)
+    screenshot(page, "detected")
+
+    # WHEN the person clicks the timeline at about 8 s, then "Score from here"
+    box = page.locator("#timeline").bounding_box()
+    page.locator("#timeline").click(position={"x": box["width"] * 8.0 / SCENE.seconds, "y": box["height"] / 2})
+    picked = float(page.input_value("#entry-input"))
+    assert picked == pytest.approx(8.0, abs=SCENE.seconds / box["width"] * 2)
+    uploads = []
+    page.on("request", lambda r: uploads.append(r) if r.method == "POST" and "/v1/jobs" not in r.url else None)
+    with page.expect_response(lambda r: r.url.endswith(f"/v1/jobs/{first_id}/rescore")) as rescored:
+        page.click("#rescore")
+    second_id = rescored.value.json()["job_id"]
+    page.wait_for_function(f"() => !document.getElementById('result').hidden && "
+                           f"document.getElementById('window-text').textContent.includes('you gave')",
+                           timeout=SCORE_TIMEOUT_MS)
+
+    # THEN a new job scored the window ending there, from the same upload
+    second = stack.store.get(second_id)
+    assert second["status"] == "succeeded" and second["rescore_of"] == first_id
+    assert second["window"]["how"] == "given" and second["window"]["end_s"] == pytest.approx(picked, abs=0.001)
+    assert page.inner_text("#score") == f"{second['score']:.2f}"
+    assert uploads == []  # nothing went to storage again
+    screenshot(page, "given")
