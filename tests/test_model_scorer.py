@@ -130,6 +130,10 @@ def test_the_predict_command_scores_a_local_file(monkeypatch, capsys, video_17, 
     text = capsys.readouterr().out
     assert f"score        {result['score']:.4f}" in text
     assert "calibrated: false" in text and "UNTRAINED" in text
+    assert "window       whole video" in text
+
+    assert main(["predict", str(video_17), "--json", "--entry", "0.5"]) == 0
+    assert json.loads(capsys.readouterr().out)["window"]["how"] == "given"
 
     assert main(["predict", str(videos.make_short(tmp_path / "short.mp4"))]) == 1
     assert "video_too_short" in capsys.readouterr().err

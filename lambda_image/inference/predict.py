@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "else generated untrained weights")
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"),
                         help="backbone dtype (default: DIVESCORE_MODEL_DTYPE, auto)")
+    parser.add_argument("--entry", type=float, metavar="SECONDS",
+                        help="when the diver enters the water: score the window ending there (default: find it)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         scorer = load_scorer(settings)
-        result = scorer.score(args.video, VideoLimits.from_settings(settings))
+        result = scorer.score(args.video, VideoLimits.from_settings(settings), entry_s=args.entry)
     except WeightsError as err:
         print(f"divescore predict: {err}", file=sys.stderr)
         return 2
@@ -55,11 +57,20 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     if args.json:
-        fields = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("filmstrip", "video")}
-        print(json.dumps({**fields, "video": result.video.as_dict(), "model": scorer.model_info}))
+        fields = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("filmstrip", "video", "window")}
+        print(json.dumps({**fields, "video": result.video.as_dict(), "window": result.window.as_dict(),
+                          "model": scorer.model_info}))
         return 0
     print(report(result, scorer.model_info, scorer.weights.description))
     return 0
+
+
+def describe_window(window: dict) -> str:
+    if window["how"] == "whole":
+        return "whole video (no entry given or found with confidence): clips spread evenly"
+    found = f", confidence {window['confidence']:.2f}" if "confidence" in window else ""
+    return (f"{window['how']}{found}: {window['start_s']:.2f}-{window['end_s']:.2f} s, frames "
+            f"{window['start_frame']}-{window['end_frame']}, sampled at {window['fps']:g} fps")
 
 
 def report(result, model: dict, description: str) -> str:
@@ -72,6 +83,7 @@ def report(result, model: dict, description: str) -> str:
          f"calibrated: {str(model['calibrated']).lower()}"),
         (f"video        {video.width}x{video.height}, {video.frames} frames at {video.fps:g} fps "
          f"({video.duration_seconds:.2f} s), {video.codec or 'unknown codec'}"),
+        f"window       {describe_window(result.window.as_dict())}",
         f"clips        6 x 16 frames starting at frames {starts}",
         "timings      " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in result.timings.items()),
     ]
