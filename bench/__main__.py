@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         metavar="SECTION",
-        help="run only this section (model, function, window, upload, event-latency, result-latency, throughput); repeatable",
+        help="run only this section (model, function, window, upload, event-latency, result-latency, "
+        "throughput); repeatable",
     )
     args = parser.parse_args(argv)
     from bench import runner

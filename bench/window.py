@@ -24,10 +24,11 @@ from divescore import synthetic_dive
 from divescore.settings import Settings
 from tests.helpers import ROOT
 
-DETECT_SHARE_BIG = Spec("window_detect_share_big", "finding the entry / whole pipeline, large 1080p file (no dive)",
-                        "ratio", at_most(0.15))
-DETECT_SHARE_DIVE = Spec("window_detect_share_dive", "finding the entry / whole pipeline, generated dive (1080p in a full run)",
-                         "ratio", at_most(0.15))
+DETECT_SHARE_BIG = Spec("window_detect_share_big",
+                        "finding the entry / whole pipeline, large 1080p file (no dive)", "ratio", at_most(0.15))
+DETECT_SHARE_DIVE = Spec("window_detect_share_dive",
+                         "finding the entry / whole pipeline, generated dive (1080p in a full run)", "ratio",
+                         at_most(0.15))
 SPECS = (DETECT_SHARE_BIG, DETECT_SHARE_DIVE)
 
 

@@ -209,7 +209,7 @@ class Renderer:
         i = int(knot)
         a = knot - i
         dx, dy = self.shake[i] * (1 - a) + self.shake[i + 1] * a
-        return int(round(dx * self.scene.shake_px)), int(round(dy * self.scene.shake_px))
+        return round(float(dx) * self.scene.shake_px), round(float(dy) * self.scene.shake_px)
 
     def _draw_dive(self, image: np.ndarray, entry_s: float, t: float, seed: int) -> None:
         g = self.g

@@ -43,8 +43,8 @@ def test_the_window_is_shown_and_score_from_here_rescores_without_uploading(page
     with page.expect_response(lambda r: r.url.endswith(f"/v1/jobs/{first_id}/rescore")) as rescored:
         page.click("#rescore")
     second_id = rescored.value.json()["job_id"]
-    page.wait_for_function(f"() => !document.getElementById('result').hidden && "
-                           f"document.getElementById('window-text').textContent.includes('you gave')",
+    page.wait_for_function("() => !document.getElementById('result').hidden && "
+                           "document.getElementById('window-text').textContent.includes('you gave')",
                            timeout=SCORE_TIMEOUT_MS)
 
     # THEN a new job scored the window ending there, from the same upload
