@@ -105,7 +105,8 @@ def test_an_upload_delivered_through_the_queue_is_scored(services, clip, work_di
     assert len(job["clip_scores"]) == 6 and len(job["frames"]) == 96
     assert job["model"] == {"name": "C3D-AVG (MTL-AQA)", "weights": services.scorer.weights.name,
                             "calibrated": False, "dtype": "float32"}
-    assert set(job["timings"]) == {"download_s", "decode_s", "inference_s", "pipeline_s", "total_s"}
+    assert set(job["timings"]) == {"download_s", "detect_s", "decode_s", "inference_s", "pipeline_s", "total_s"}
+    assert job["window"]["how"] == "whole"
     assert job["video"]["frames"] == 16 and job["attempts"] == 1
     strip = services.s3.head_object(Bucket=services.settings.bucket, Key=job["filmstrip_key"])
     assert job["filmstrip_key"] == services.settings.filmstrip_key(job_id)

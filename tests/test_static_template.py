@@ -242,6 +242,7 @@ def test_what_each_function_may_do(resources):
     assert actions_on(resources, "PresignFunctionRole", uploads) == {
         "s3:PutObject",
         "s3:AbortMultipartUpload",
+        "s3:GetObject",  # "score from here" copies an upload to the new job's key
     }
     assert actions_on(resources, "PresignFunctionRole", results) == set()
     assert actions_on(resources, "ScoreFunctionRole", "jobstable") == {
