@@ -197,6 +197,7 @@ def answers_of_a_whole_lifecycle(stack, multipart_job, tmp_path) -> list[request
         requests.get(f"{presign}/admin", timeout=30),
         requests.post(f"{presign}/v1/jobs/{job['job_id']}/upload/complete", json={"parts": []}, timeout=30),
         requests.post(multipart_job[0]["upload"]["complete_url"], json={"parts": []}, timeout=30),
+        requests.post(f"{presign}/v1/jobs/{failed['job_id']}/rescore", json={}, timeout=30),  # fails fast again
         requests.get(f"{score}/v1/jobs/{'0' * 32}", timeout=30),
         requests.get(f"{score}/v1/jobs/{job['job_id']}", params={"wait": "abc"}, timeout=30),
         requests.delete(f"{score}/v1/jobs/{job['job_id']}", timeout=30),
