@@ -119,6 +119,28 @@ def ensure_queues(settings: Settings) -> str:
     return arn
 
 
+def ensure_callbacks_queue(settings: Settings) -> None:
+    """The queue of ended jobs whose webhook is due (the notifier deletes a message once the
+    webhook is delivered or given up, so no dead-letter queue)."""
+    aws.client("sqs", settings).create_queue(
+        QueueName=settings.callbacks_queue, Attributes={"VisibilityTimeout": "60", "MessageRetentionPeriod": "86400"}
+    )
+
+
+def ensure_webhook_secret(settings: Settings) -> None:
+    """The key webhooks are signed with, made once (``whsec_`` + 32 random bytes, base64)."""
+    from divescore.callbacks import new_secret
+
+    client = aws.client("secretsmanager", settings)
+    try:
+        client.describe_secret(SecretId=settings.webhook_secret)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        client.create_secret(Name=settings.webhook_secret, SecretString=new_secret())
+        log.info("created the webhook secret %s", settings.webhook_secret)
+
+
 def ensure_notification(settings: Settings, queue_arn: str) -> None:
     aws.client("s3", settings).put_bucket_notification_configuration(
         Bucket=settings.bucket,
@@ -158,6 +180,8 @@ def bootstrap(settings: Settings) -> None:
     ensure_table(settings)
     ensure_bucket(settings)
     queue_arn = ensure_queues(settings)
+    ensure_callbacks_queue(settings)
+    ensure_webhook_secret(settings)
     ensure_notification(settings, queue_arn)
     log.info("resources ready: bucket %s, queue %s, table %s", settings.bucket, settings.queue, settings.table)
 

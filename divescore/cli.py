@@ -12,6 +12,7 @@ import sys
 COMMANDS = {
     "submit": ("divescore.client.submit", "upload videos to a deployment and print their scores"),
     "status": ("divescore.client.status", "show one job"),
+    "cancel": ("divescore.client.cancel", "cancel a job"),
     "predict": ("inference.predict", "score a local video file, no AWS involved"),
     "bootstrap": ("divescore.bootstrap_cli", "create the stack's AWS resources (idempotent)"),
     "settings": ("divescore.settings_cli", "list every setting, its variable and default"),

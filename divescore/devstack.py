@@ -3,10 +3,11 @@
     python -m divescore.devstack [--without NAME ...]
 
 Processes: the AWS emulator (moto server: S3, SQS, DynamoDB), one Lambda Runtime Interface
-Emulator per function runtime running ``python -m awslambdaric``, the dispatcher, the two API
-services under gunicorn and the web page. Their output is one stream, each line prefixed by
-the process's name. Ctrl-C stops every process (honcho signals each process group, then kills
-what is left after 5 s).
+Emulator per function runtime running ``python -m awslambdaric``, the dispatcher, the sweep
+(jobs lost on their last attempt), the notifier (webhooks), the two API services under
+gunicorn and the web page.
+Their output is one stream, each line prefixed by the process's name. Ctrl-C stops every
+process (honcho signals each process group, then kills what is left after 5 s).
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str
             str(FUNCTION_ROOT),
         )
     table["dispatcher"] = (f"{python} -m divescore.dispatcher", env, None)
+    table["sweep"] = (f"{python} -m divescore.sweep", env, None)
+    table["notifier"] = (f"{python} -m divescore.callbacks", env, None)
     table["presign"] = (shlex.join(gunicorn_command("presign_service", settings)), env, None)
     table["score"] = (shlex.join(gunicorn_command("score_service", settings)), env, None)
     table["web"] = (web_command(settings), env, None)

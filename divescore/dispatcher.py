@@ -3,9 +3,11 @@
 One worker per function runtime (the RIE takes one invocation at a time). Each worker
 long-polls the jobs queue for one message, invokes the function through the Lambda invoke URL
 with the event Lambda would send, deletes the message only when the function succeeded for
-it, and otherwise leaves it in the queue: it comes back after the visibility timeout and,
-after ``max_receive_count`` receives, the queue's redrive policy moves it to the dead-letter
-queue. Batch size is 1, as in the SAM template.
+it, and otherwise leaves it in the queue as it is, as AWS's mapping does: it comes back when
+it is visible again (after the short retry delay the function set for a failed record, or the
+visibility timeout when the runtime died) and, after ``max_receive_count`` receives, the
+queue's redrive policy moves it to the dead-letter queue. Batch size is 1, as in the SAM
+template.
 
     python -m divescore.dispatcher
 """
@@ -34,7 +36,7 @@ WARMUP_EVENT = {"divescore": "warmup"}
 
 class Outcome(enum.StrEnum):
     SUCCEEDED = "succeeded"  # delete the message
-    FAILED = "failed"  # leave it: retried after the visibility timeout, then dead-lettered
+    FAILED = "failed"  # leave it: retried once visible again, then dead-lettered
 
 
 def lambda_sqs_event(message: dict, queue_arn: str, region: str) -> dict:
@@ -127,7 +129,7 @@ class Worker(threading.Thread):
             log.info("message %s succeeded in %.2f s; deleted", message_id, elapsed)
         else:
             log.warning(
-                "message %s failed in %.2f s (%s); left for retry after the visibility timeout",
+                "message %s failed in %.2f s (%s); left in the queue for a retry once it is visible again",
                 message_id, elapsed, detail,
             )
         return outcome

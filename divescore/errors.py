@@ -55,6 +55,10 @@ class FileTooLarge(ApiError):
     status, code = 413, "file_too_large"
 
 
+class InvalidCallbackUrl(ApiError):
+    status, code = 400, "invalid_callback_url"
+
+
 class UnsupportedMediaType(ApiError):
     status, code = 415, "unsupported_media_type"
 
@@ -82,6 +86,10 @@ class UploadNotPending(ApiError):
 
 class UploadNotAvailable(ApiError):
     status, code = 409, "upload_not_available"
+
+
+class JobAlreadyFinal(ApiError):
+    status, code = 409, "job_already_final"
 
 
 class InvalidWait(ApiError):

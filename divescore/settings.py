@@ -33,6 +33,10 @@ class Settings:
     queue: str = _setting("divescore-jobs", "SQS queue fed by the bucket's ObjectCreated events")
     dead_letter_queue: str = _setting("divescore-jobs-dlq", "SQS queue keeping messages that failed too often")
     table: str = _setting("divescore-jobs", "DynamoDB table of job records (key job_id)")
+    callbacks_queue: str = _setting("divescore-callbacks", "SQS queue of ended jobs whose webhook is to be sent")
+    webhook_secret: str = _setting(
+        "divescore-webhook-secret", "Secrets Manager secret holding the key webhooks are signed with"
+    )
     region: str = _setting("us-east-1", "AWS region used for every client")
     upload_prefix: str = _setting("uploads/", "key prefix of uploaded videos; the only prefix that triggers jobs")
     result_prefix: str = _setting("results/", "key prefix of result artefacts (filmstrips)")
@@ -75,16 +79,35 @@ class Settings:
 
     # -- the function and its queue -----------------------------------------------------
     function_name: str = _setting("divescore-inference", "name of the inference function")
-    function_timeout_seconds: int = _setting(300, "inference function timeout", min=1, max=900)
+    # The benchmark's worst case, the largest upload (190 MB of 1080p), took 31 s in the
+    # function on 2 cores: the timeout allows about 3x that. The visibility timeout is 6x the
+    # function timeout, as AWS advises for an SQS event source mapping; it only bounds a
+    # runtime that died (a failed attempt sets its own, short, retry delay).
+    function_timeout_seconds: int = _setting(90, "inference function timeout", min=1, max=900)
     function_memory_mb: int = _setting(3008, "inference function memory", min=128, max=10240)
     visibility_timeout_seconds: int = _setting(
-        1800, "jobs queue visibility timeout; must exceed the function timeout (AWS advises 6x)", min=1
+        540, "jobs queue visibility timeout; must exceed the function timeout (AWS advises 6x)", min=1
     )
     max_receive_count: int = _setting(3, "receives before a message moves to the dead-letter queue", min=1)
+    retry_delay_seconds: int = _setting(
+        2, "delay before a failed attempt is retried; doubles with each receive", min=0, max=900
+    )
+    sweep_interval_seconds: int = _setting(
+        10, "how often the native stack's sweep looks for jobs lost on their last attempt (AWS: each minute)",
+        min=1,
+    )
     runtimes: int = _setting(1, "function runtimes run in parallel by the local dispatcher", min=1, max=64)
     invoke_url: str = _setting(
         "", "invoke URL(s) of the function runtimes for the dispatcher, comma separated; empty: derived from ports"
     )
+
+    # -- webhooks ------------------------------------------------------------------------
+    allow_loopback_http_callbacks: int = _setting(
+        0, "1: a callback_url may be plain http to a loopback address (local development only)", min=0, max=1
+    )
+    callback_retry_seconds: int = _setting(2, "delay before a failed webhook is sent again; doubles each time", min=1)
+    callback_max_seconds: int = _setting(3600, "how long a webhook is retried, from its first attempt", min=1)
+    callback_timeout_seconds: int = _setting(10, "how long one webhook request may take", min=1, max=60)
 
     # -- retention ---------------------------------------------------------------------
     job_ttl_days: int = _setting(7, "days a job record is kept (DynamoDB TTL on expires_at)", min=1)
@@ -125,6 +148,16 @@ class Settings:
             f"http://{self.host}:{self.runtime_port + i}/2015-03-31/functions/function/invocations"
             for i in range(self.runtimes)
         ]
+
+    def retry_delay(self, receives: int) -> int:
+        """Seconds before the message of a failed attempt comes back (its receive ``receives``):
+        the retry delay, doubled per receive, at most the visibility timeout."""
+        return min(self.retry_delay_seconds * 2 ** max(receives - 1, 0), self.visibility_timeout_seconds)
+
+    def callback_retry_delay(self, attempt: int) -> int:
+        """Seconds before webhook attempt ``attempt`` + 1: doubling, at most 15 minutes (SQS's
+        longest message delay)."""
+        return min(self.callback_retry_seconds * 2 ** max(attempt - 1, 0), 900)
 
     def upload_key(self, job_id: str) -> str:
         return f"{self.upload_prefix}{job_id}/video"

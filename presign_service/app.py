@@ -1,5 +1,5 @@
 """The presign API: ``POST /v1/jobs``, ``POST /v1/jobs/{id}/upload/complete`` and
-``POST /v1/jobs/{id}/rescore``.
+``POST /v1/jobs/{id}/rescore`` and ``POST /v1/jobs/{id}/cancel``.
 
 Routes parse the request, call :mod:`presign_service.uploads` and shape the response; the
 shared behaviour (errors, CORS, logs, ``/healthz``) comes from :mod:`divescore.http`.
@@ -51,4 +51,12 @@ def complete_upload(job_id: str):
     deps = service_deps()
     body = uploads.complete_upload(job_id, json_body(), deps.settings, store=deps.store, s3=deps.s3)
     logger_of(current_app).info("upload completed", extra={"job_id": job_id, "status": body.get("status")})
+    return body, 200
+
+
+@bp.post("/v1/jobs/<job_id>/cancel")
+def cancel_job(job_id: str):
+    deps = service_deps()
+    body = uploads.cancel_job(job_id, deps.settings, store=deps.store, s3=deps.s3)
+    logger_of(current_app).info("job canceled", extra={"job_id": job_id})
     return body, 200

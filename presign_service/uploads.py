@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from divescore import errors, jobs
+from divescore import callbacks, errors, jobs
 from divescore.jobs import JobStore, Status
 from divescore.settings import MB, MIB, Settings
 
@@ -27,7 +27,7 @@ MAX_ETAG_CHARS = 100  # S3's are 34 (a quoted MD5 hex)
 
 NEW_JOB_EXAMPLE = '{"filename": "dive.mp4", "content_type": "video/mp4", "size": 12345678}'
 NEW_JOB_FIELDS = {"filename": str, "content_type": str, "size": int}
-NEW_JOB_OPTIONAL = ("entry_s",)
+NEW_JOB_OPTIONAL = ("entry_s", "callback_url")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,18 +36,22 @@ class NewJob:
     content_type: str
     size: int
     entry_s: float | None = None  # when the diver enters the water, seconds from the start
+    callback_url: str | None = None
 
 
 # -- validation -------------------------------------------------------------------------
 
 def parse_new_job(body: Any, settings: Settings) -> NewJob:
     """The request of ``POST /v1/jobs``, checked in this order: shape, fields, file name,
-    size, content type. The first problem found is the one reported."""
+    size, content type, callback URL. The first problem found is the one reported."""
     fields = _object_with_fields(body, NEW_JOB_FIELDS, example=NEW_JOB_EXAMPLE, optional=NEW_JOB_OPTIONAL)
-    new = NewJob(**fields, entry_s=parse_entry_s(body.get("entry_s"), settings))
+    new = NewJob(**fields, entry_s=parse_entry_s(body.get("entry_s"), settings),
+                 callback_url=body.get("callback_url"))
     _check_filename(new.filename, settings)
     _check_size(new.size, settings)
     _check_content_type(new.content_type, settings)
+    if "callback_url" in body:
+        callbacks.check_url(new.callback_url, settings)
     return new
 
 
@@ -166,6 +170,7 @@ def create_job(new: NewJob, settings: Settings, *, store: JobStore, s3, presigne
         ttl_seconds=settings.job_ttl_days * 86400,
         upload_id=upload_id,
         entry_s=new.entry_s,
+        callback_url=new.callback_url,
     )
     return {"job_id": job_id, "status": job["status"], "upload": upload, "expires_at": job["expires_at"]}
 
@@ -327,10 +332,38 @@ def _object_exists(s3, settings: Settings, key: str) -> bool:
 
 
 def _give_up(job: dict, settings: Settings, *, store: JobStore, s3, reason: str) -> None:
+    _abort_multipart(settings, s3, job)
+    store.fail(job["job_id"], "upload_incomplete", f"The multipart upload was abandoned: {reason} "
+               "Create a new job to upload the video again.", expected=(Status.AWAITING_UPLOAD,))
+
+
+# -- canceling a job --------------------------------------------------------------------
+
+def cancel_job(job_id: str, settings: Settings, *, store: JobStore, s3) -> dict:
+    """Cancel the job; the ``200`` body of ``POST /v1/jobs/{id}/cancel`` (the job, canceled).
+
+    Whatever it was doing stops: an upload still open is aborted (a pre-signed POST that lands
+    later is deleted by the function), a queued job is dropped when its message arrives, a
+    worker scoring it stops at its next progress write. The uploaded video is deleted.
+    Canceling a canceled job changes nothing; one that succeeded or failed is refused."""
+    try:
+        before = store.cancel(job_id)
+    except jobs.JobFinal as err:
+        raise errors.JobAlreadyFinal(
+            f"This job has already {err.status}; there is nothing to cancel. Its result stays readable."
+        ) from None
+    if before is None:
+        raise errors.JobNotFound()
+    if before["status"] != Status.CANCELED:
+        if before["status"] == Status.AWAITING_UPLOAD and before.get("upload_id"):
+            _abort_multipart(settings, s3, before)
+        s3.delete_object(Bucket=settings.bucket, Key=before["key"])
+    return jobs.public_view(store.get(job_id) or before)
+
+
+def _abort_multipart(settings: Settings, s3, job: dict) -> None:
     try:
         s3.abort_multipart_upload(Bucket=settings.bucket, Key=job["key"], UploadId=job["upload_id"])
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") != "NoSuchUpload":
             raise
-    store.fail(job["job_id"], "upload_incomplete", f"The multipart upload was abandoned: {reason} "
-               "Create a new job to upload the video again.")

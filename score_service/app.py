@@ -32,7 +32,7 @@ def get_job(job_id: str):
     wait_seconds = waiting.parse_wait(request.args.get("wait"), deps.settings)
     seen = request.if_none_match.as_set(include_weak=True)
     read = functools.partial(
-        waiting.read_job, job_id, deps.settings, store=deps.store, s3=deps.s3, presigner=deps.presigner
+        waiting.read_job, job_id, deps.settings, store=deps.store, presigner=deps.presigner
     )
     snapshot = waiting.wait_for_change(
         read, seen=seen, wait_seconds=wait_seconds, poll_interval_seconds=deps.settings.poll_interval_ms / 1000

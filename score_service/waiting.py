@@ -1,8 +1,8 @@
 """Reading a job for a client, and waiting for it to change (the long-poll). No Flask here.
 
-A read is more than a get: it notices an upload that landed through a pre-signed POST
-(nothing else sees that before the function runs: the job becomes ``queued``), records a job
-whose worker was lost for good (``failed``), and signs a short-lived URL for the filmstrip.
+A read only reads: it gets the job record and signs a short-lived URL for its filmstrip. It
+never writes (the function, the presign service and the sweep change jobs), so the service
+runs with read access only.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Collection
-
-from botocore.exceptions import ClientError
 
 from divescore import errors
 from divescore.jobs import JobStore, Status, public_view
@@ -49,15 +47,11 @@ def etag_of(view: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def read_job(job_id: str, settings: Settings, *, store: JobStore, s3, presigner) -> Snapshot | None:
+def read_job(job_id: str, settings: Settings, *, store: JobStore, presigner) -> Snapshot | None:
     """The job as a client may see it, or None when there is no such (unexpired) job."""
     job = store.get(job_id)
     if job is None:
         return None
-    job = store.fail_if_abandoned(job, max_attempts=settings.max_receive_count)
-    if job["status"] == Status.AWAITING_UPLOAD and _uploaded(s3, settings, job_id):
-        store.mark_queued(job_id)
-        job = store.get(job_id) or job
     view = public_view(job)
     body = dict(view)
     if job.get("filmstrip_key"):
@@ -67,16 +61,6 @@ def read_job(job_id: str, settings: Settings, *, store: JobStore, s3, presigner)
             ExpiresIn=settings.url_ttl_seconds,
         )
     return Snapshot(body=body, etag=etag_of(view))
-
-
-def _uploaded(s3, settings: Settings, job_id: str) -> bool:
-    try:
-        s3.head_object(Bucket=settings.bucket, Key=settings.upload_key(job_id))
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "403"):
-            return False
-        raise
-    return True
 
 
 def wait_for_change(read: Callable[[], Snapshot | None], *, seen: Collection[str], wait_seconds: float,

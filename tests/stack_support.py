@@ -25,7 +25,7 @@ from divescore.devstack import FUNCTION_ROOT, HANDLER, function_env
 from tests.helpers import BIN, OUTPUT, ROOT, descendants, free_port, pid_alive, wait_until
 from tests.videos import frame
 
-FINAL = ("succeeded", "failed")
+FINAL = ("succeeded", "failed", "canceled")
 
 
 # -- the API, as the web page uses it ----------------------------------------------------
@@ -66,7 +66,7 @@ def read_job(stack, job_id: str, wait: int = 0) -> requests.Response:
 
 
 def wait_final(stack, job_id: str, timeout: float = 300) -> dict:
-    """The job once it is ``succeeded`` or ``failed``, read through the API's long poll."""
+    """The job once it is final (``succeeded``, ``failed`` or ``canceled``), read through the API's long poll."""
     def final():
         response = read_job(stack, job_id, wait=20)
         assert response.status_code == 200, response.text

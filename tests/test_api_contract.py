@@ -25,6 +25,7 @@ from tests.helpers import ROOT
 
 JOBS = "/v1/jobs"
 COMPLETE = "/v1/jobs/{job_id}/upload/complete"
+CANCEL = "/v1/jobs/{job_id}/cancel"
 JOB = "/v1/jobs/{job_id}"
 LARGE = 11 * MIB
 
@@ -87,7 +88,7 @@ def test_every_route_is_documented_and_every_documented_route_exists(contract_se
 
 # -- flows, under gunicorn ------------------------------------------------------------------
 
-def test_a_presigned_post_upload_is_seen_as_queued(services):
+def test_a_presigned_post_upload_lands_and_a_read_leaves_the_job_as_it_is(services):
     created = create(services)
     assert created.status_code == 201
     job = created.json()
@@ -98,7 +99,7 @@ def test_a_presigned_post_upload_is_seen_as_queued(services):
     assert landed.status_code == 204, landed.text
 
     seen = get_job(services, job["job_id"])
-    assert seen.json()["status"] == "queued"
+    assert seen.json()["status"] == "awaiting_upload"  # the function's claim moves it on, not a read
     unchanged = get_job(services, job["job_id"], headers={"If-None-Match": seen.headers["ETag"]})
     assert unchanged.status_code == 304
 
@@ -121,6 +122,17 @@ def test_a_multipart_upload_is_completed_and_queued(services):
     assert completed.status_code == 200
     assert completed.json()["status"] == "queued"
     assert get_job(services, job["job_id"]).json()["status"] == "queued"
+
+
+def test_a_job_canceled(services):
+    job_id = create(services).json()["job_id"]
+    canceled = requests.post(f"{services.presign}/v1/jobs/{job_id}/cancel", timeout=30)
+    openapi_contract.check("POST", CANCEL, canceled)
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    assert get_job(services, job_id).json()["status"] == "canceled"
+    missing = requests.post(f"{services.presign}/v1/jobs/{'0' * 32}/cancel", timeout=30)
+    openapi_contract.check("POST", CANCEL, missing)
+    assert missing.status_code == 404
 
 
 def test_the_long_poll_under_gunicorn(services, store):

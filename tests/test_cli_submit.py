@@ -135,3 +135,19 @@ def test_status_of_an_unknown_job_exits_2(stack):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.strip()
+
+
+def test_cancel_cancels_once_and_refuses_a_finished_job(stack, videos):
+    api = ApiClient(stack.presign_url, stack.score_url)
+    created = api.create_job(filename="unwanted.mp4", content_type="video/mp4", size=1000)
+
+    first = divescore(stack, "cancel", created["job_id"])
+    again = divescore(stack, "cancel", created["job_id"], "--json")
+
+    assert first.returncode == 0, first.stderr
+    assert f"unwanted.mp4: canceled\n  job: {created['job_id']}" in first.stdout
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "canceled"
+    scored = divescore(stack, "submit", "--json", str(videos["small"]))
+    finished = divescore(stack, "cancel", json.loads(scored.stdout)["job_id"])
+    assert finished.returncode == 1 and "already succeeded" in finished.stderr
+    assert divescore(stack, "cancel", secrets.token_hex(16)).returncode == 2

@@ -190,14 +190,28 @@ def test_a_transient_table_error_is_a_batch_item_failure_for_that_message_only(s
     assert services.store.get(job_id)["status"] == Status.QUEUED  # untouched: the queue will retry it
 
 
-def test_an_unexpected_error_is_retried_and_on_the_last_receive_recorded(services, clip, tmp_path):
+def test_an_unexpected_error_is_retried_within_seconds_and_on_the_last_receive_recorded(services, clip, tmp_path):
     broken = dataclasses.replace(services, tmp_dir=str(tmp_path / "no-such-folder"))  # a fault after the claim
     settings = services.settings
 
     early = submit(services, clip)
-    event = queued_event(settings, early)
+    event = queued_event(settings, early)  # received with a 30 s visibility timeout
+    failed_at = time.time()
     assert handle_event(event, broken)["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
-    assert services.store.get(early)["status"] == Status.PROCESSING  # the retry takes over when the lease ends
+    job = services.store.get(early)
+    # The person waiting sees the retry coming: attempt 2 of 3, and when.
+    assert job["status"] == Status.QUEUED and "lease_expires_at" not in job
+    assert job["retry"]["attempt"] == 2 and job["retry"]["of"] == settings.max_receive_count
+    assert job["retry"]["error"]["code"] == "attempt_failed"
+    assert "Attempt 1 of 3 failed" in job["retry"]["error"]["message"]
+    # The message is back after the retry delay (2 s), not the 30 s it was received with.
+    again = queued_event(settings, early, timeout=20)
+    assert time.time() - failed_at < 20
+    assert again["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
+    assert handle_event(again, services) == {"batchItemFailures": []}
+    job = services.store.get(early)
+    assert job["status"] == Status.SUCCEEDED and "retry" not in job
+    assert job["attempt"] == {"number": 2, "of": settings.max_receive_count}
 
     last = submit(services, clip)
     event = queued_event(settings, last)
@@ -205,6 +219,51 @@ def test_an_unexpected_error_is_retried_and_on_the_last_receive_recorded(service
     assert handle_event(event, broken)["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
     job = services.store.get(last)
     assert job["status"] == Status.FAILED and job["error"]["code"] == "processing_failed"
+
+
+def test_the_retry_delay_doubles_with_each_receive():
+    settings = load({}, retry_delay_seconds=2, function_timeout_seconds=10, visibility_timeout_seconds=60)
+    assert [settings.retry_delay(n) for n in (1, 2, 3, 4, 5, 6)] == [2, 4, 8, 16, 32, 60]
+
+
+class CancelingStore(JobStore):
+    """The real store, whose job is canceled (as through the API) just before the worker's
+    first progress write."""
+
+    def progress(self, job_id, claim, **kwargs):
+        if not getattr(self, "canceled", False):
+            self.canceled = True
+            assert self.cancel(job_id)["status"] == Status.PROCESSING
+        return super().progress(job_id, claim, **kwargs)
+
+
+def test_a_job_canceled_while_scored_stops_without_a_score(services, clip, work_dir):
+    job_id = submit(services, clip)
+    canceling = dataclasses.replace(services, store=CancelingStore(services.store.table))
+    event = queued_event(services.settings, job_id)
+
+    assert handle_event(event, canceling) == {"batchItemFailures": []}  # acknowledged
+
+    job = services.store.get(job_id)
+    assert job["status"] == Status.CANCELED
+    assert "score" not in job and "lease_expires_at" not in job
+    assert list(work_dir.iterdir()) == []
+    # It stopped before finishing: no filmstrip was made.
+    results = services.s3.list_objects_v2(Bucket=services.settings.bucket, Prefix=f"results/{job_id}/")
+    assert results.get("KeyCount") == 0
+
+
+def test_an_upload_landing_after_its_job_was_canceled_is_ignored_and_deleted(services, clip):
+    settings = services.settings
+    job_id = submit(services, clip)
+    services.store.cancel(job_id)
+    upload = Upload(settings.bucket, settings.upload_key(job_id), None, "ObjectCreated:Post")
+
+    assert process_upload(upload, services) == Outcome.CANCELED
+
+    assert services.store.get(job_id)["status"] == Status.CANCELED and services.store.get(job_id)["attempts"] == 0
+    listed = services.s3.list_objects_v2(Bucket=settings.bucket, Prefix=settings.upload_key(job_id))
+    assert listed.get("KeyCount") == 0
 
 
 def test_test_events_and_other_keys_are_acknowledged_without_work(module_settings, scorer, work_dir):

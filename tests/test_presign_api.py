@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from divescore import aws
-from divescore.jobs import is_job_id
+from divescore.jobs import is_job_id, new_job_id
 from divescore.lambda_adapter import wrap
 from divescore.settings import MIB
 from presign_service import create_app
@@ -292,6 +292,60 @@ def test_complete_for_unknown_or_single_post_jobs(presign):
 # -- validation -----------------------------------------------------------------------------
 
 GOOD = {"filename": "dive.mp4", "content_type": VIDEO, "size": SMALL}
+
+
+# -- canceling jobs -------------------------------------------------------------------------
+
+def cancel(presign: str, job_id: str) -> requests.Response:
+    return requests.post(f"{presign}/v1/jobs/{job_id}/cancel", timeout=30)
+
+
+def test_canceling_a_multipart_upload_aborts_it_and_its_parts_cannot_be_completed(presign, api_settings, s3, store):
+    body = new_job(presign, size=LARGE)
+    upload = body["upload"]
+    parts = put_parts(upload, b"\x02" * LARGE)
+
+    canceled = cancel(presign, body["job_id"])
+
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["status"] == "canceled"
+    uploads = s3.list_multipart_uploads(Bucket=api_settings.bucket, Prefix=api_settings.upload_key(body["job_id"]))
+    assert uploads.get("Uploads", []) == []  # aborted: its parts are gone
+    late = requests.post(upload["complete_url"], json={"parts": parts})
+    assert (late.status_code, error_of(late)) == (409, "upload_not_pending")
+    assert keys_in(s3, api_settings, api_settings.upload_key(body["job_id"])) == []
+    assert store.get(body["job_id"])["status"] == "canceled"
+
+
+def test_canceling_deletes_an_upload_that_landed(presign, api_settings, s3, store):
+    body = new_job(presign)
+    assert post_file(body["upload"], b"\x00" * SMALL).status_code == 204
+    store.mark_queued(body["job_id"])
+
+    assert cancel(presign, body["job_id"]).json()["status"] == "canceled"
+
+    assert keys_in(s3, api_settings, api_settings.upload_key(body["job_id"])) == []
+
+
+def test_canceling_twice_is_not_an_error_but_a_finished_job_cannot_be_canceled(presign, store):
+    job_id = new_job(presign)["job_id"]
+    first, second = cancel(presign, job_id), cancel(presign, job_id)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.json()["updated_at"] == second.json()["updated_at"]  # the second changed nothing
+
+    done = new_job(presign)["job_id"]
+    claim = store.claim(done, lease_seconds=60)["claim"]
+    store.succeed(done, claim, {"score": 50.0})
+    refused = cancel(presign, done)
+    assert (refused.status_code, error_of(refused)) == (409, "job_already_final")
+    assert "succeeded" in refused.json()["error"]["message"]
+    assert store.get(done)["status"] == "succeeded"
+
+
+def test_canceling_an_unknown_job_is_404(presign):
+    for job_id in (new_job_id(), "not-an-id"):
+        response = cancel(presign, job_id)
+        assert (response.status_code, error_of(response)) == (404, "job_not_found")
 
 
 def without(field: str) -> dict:

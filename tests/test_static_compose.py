@@ -74,7 +74,7 @@ def test_images_are_pinned(services):
 
 def test_built_images_use_the_dockerfiles_in_the_tree(services):
     built = {name: s["build"] for name, s in services.items() if "build" in s}
-    assert set(built) == {"bootstrap", "inference", "dispatcher", "presign", "score", "web"}
+    assert set(built) == {"bootstrap", "inference", "dispatcher", "sweep", "notifier", "presign", "score", "web"}
     for name, build in built.items():
         assert (ROOT / build["context"] / build["dockerfile"]).is_file(), name
     assert built["inference"]["dockerfile"] == "lambda_image/Dockerfile"
@@ -82,14 +82,15 @@ def test_built_images_use_the_dockerfiles_in_the_tree(services):
 
 def test_localstack_runs_only_the_services_we_use_and_has_a_health_check(services):
     localstack = services["localstack"]
-    assert set(localstack["environment"]["SERVICES"].split(",")) == {"s3", "sqs", "dynamodb"}
+    # secretsmanager: the webhook signing key
+    assert set(localstack["environment"]["SERVICES"].split(",")) == {"s3", "sqs", "dynamodb", "secretsmanager"}
     assert "/_localstack/health" in " ".join(localstack["healthcheck"]["test"])
 
 
 def test_start_order_waits_for_health_and_for_the_bootstrap(services):
     assert services["bootstrap"]["depends_on"]["localstack"]["condition"] == "service_healthy"
     assert services["bootstrap"]["command"] == ["python", "-m", "divescore.bootstrap"]
-    for name in ("inference", "dispatcher", "presign", "score"):
+    for name in ("inference", "dispatcher", "sweep", "notifier", "presign", "score"):
         assert services[name]["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully", (
             name
         )

@@ -195,7 +195,8 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-@pytest.mark.parametrize("role", ["InferenceFunctionRole", "PresignFunctionRole", "ScoreFunctionRole"])
+@pytest.mark.parametrize("role", ["InferenceFunctionRole", "PresignFunctionRole", "ScoreFunctionRole",
+                                  "SweepFunctionRole", "NotifierFunctionRole"])
 def test_each_function_gets_only_named_actions_on_named_resources(resources, role):
     properties = resources[role]["Properties"]
     assert "ManagedPolicyArns" not in properties
@@ -227,12 +228,14 @@ def test_what_each_function_may_do(resources):
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
     }
-    assert actions_on(resources, "InferenceFunctionRole", uploads) == {"s3:GetObject"}
+    assert actions_on(resources, "InferenceFunctionRole", uploads) == {"s3:GetObject", "s3:DeleteObject"}
     assert actions_on(resources, "InferenceFunctionRole", results) == {"s3:PutObject"}
     assert actions_on(resources, "InferenceFunctionRole", "jobsqueue-arn") >= {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",  # a failed attempt sets its message's visibility to the retry delay
+        "sqs:ChangeMessageVisibility",
     }
     assert actions_on(resources, "PresignFunctionRole", "jobstable") == {
         "dynamodb:PutItem",
@@ -243,15 +246,25 @@ def test_what_each_function_may_do(resources):
         "s3:PutObject",
         "s3:AbortMultipartUpload",
         "s3:GetObject",  # "score from here" copies an upload to the new job's key
+        "s3:DeleteObject",  # cancel
     }
     assert actions_on(resources, "PresignFunctionRole", results) == set()
-    assert actions_on(resources, "ScoreFunctionRole", "jobstable") == {
-        "dynamodb:GetItem",
-        "dynamodb:UpdateItem",
-    }
+    # A read never writes: the score service only reads the table and signs filmstrip links.
+    assert actions_on(resources, "ScoreFunctionRole", "jobstable") == {"dynamodb:GetItem"}
     assert actions_on(resources, "ScoreFunctionRole", results) == {"s3:GetObject"}
-    assert actions_on(resources, "ScoreFunctionRole", uploads) == {"s3:GetObject"}
-    for role in ("PresignFunctionRole", "ScoreFunctionRole"):
+    assert actions_on(resources, "ScoreFunctionRole", uploads) == set()
+    assert actions_on(resources, "SweepFunctionRole", "jobstable") == {"dynamodb:Scan", "dynamodb:UpdateItem"}
+    assert actions_on(resources, "SweepFunctionRole", "uploadbucket") == set()
+    # Whoever ends a job queues its webhook; only the notifier reads the signing key.
+    for role in ("InferenceFunctionRole", "PresignFunctionRole", "SweepFunctionRole"):
+        assert actions_on(resources, role, "callbacksqueue") == {"sqs:GetQueueUrl", "sqs:SendMessage"}, role
+    assert actions_on(resources, "ScoreFunctionRole", "callbacksqueue") == set()
+    assert actions_on(resources, "NotifierFunctionRole", "jobstable") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert actions_on(resources, "NotifierFunctionRole", "webhooksecret") == {"secretsmanager:GetSecretValue"}
+    assert actions_on(resources, "NotifierFunctionRole", "uploadbucket") == set()
+    for role in ("InferenceFunctionRole", "PresignFunctionRole", "ScoreFunctionRole", "SweepFunctionRole"):
+        assert not actions_on(resources, role, "webhooksecret"), role
+    for role in ("PresignFunctionRole", "ScoreFunctionRole", "SweepFunctionRole"):
         assert not actions_on(resources, role, "jobsqueue"), role
 
 
@@ -313,3 +326,11 @@ def test_the_web_page_is_private_behind_cloudfront(resources, template):
     assert {"ApiUrl", "WebUrl", "WebBucketName", "WebDistributionId", "BucketName"} <= set(
         template["Outputs"]
     )
+
+
+def test_the_sweep_runs_each_minute_through_its_module(resources):
+    properties = resources["SweepFunction"]["Properties"]
+    module, _, attribute = properties["Handler"].rpartition(".")
+    assert defines(module_file(module), attribute), properties["Handler"]
+    [event] = properties["Events"].values()
+    assert event["Type"] == "Schedule" and event["Properties"]["Schedule"] == "rate(1 minute)"

@@ -1,4 +1,4 @@
-// The HTTP API v1 (docs/api.md): create a job, complete a multipart upload, follow a job, rescore it.
+// The HTTP API v1 (docs/api.md): create a job, complete a multipart upload, cancel and follow a job, rescore it.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -14,7 +14,7 @@ export class ApiError extends Error {
 
 export class Stopped extends Error {}
 
-const FINAL = new Set(["succeeded", "failed"]);
+const FINAL = new Set(["succeeded", "failed", "canceled"]);
 
 // Exponential back-off with jitter: about 0.5 s, 1 s, 2 s, ... up to `cap` seconds.
 export function* backoffDelays(first = 0.5, cap = 15) {
@@ -82,6 +82,8 @@ export function createApi(config) {
 
     completeUpload: (completeUrl, parts) =>
       postJson(new URL(completeUrl, `${presign}/`).href, { parts }),
+
+    cancelJob: (jobId) => postJson(`${presign}/v1/jobs/${encodeURIComponent(jobId)}/cancel`, {}),
 
     // Long-polls the job until it succeeds or fails, calling onChange with each new version.
     // Errors the service may recover from are retried with back-off; an unknown job is final.

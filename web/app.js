@@ -84,7 +84,13 @@ async function upload(api, file, contentType) {
   const progress = uploadProgress(file);
   const transfer = startUpload(job, file, { completeUpload: api.completeUpload, onProgress: progress });
   current = transfer;
-  await transfer.done;
+  try {
+    await transfer.done;
+  } catch (error) {
+    // The job goes too: its multipart upload is aborted, and a late upload is ignored.
+    if (error instanceof UploadCancelled) api.cancelJob(job.job_id).catch(() => {});
+    throw error;
+  }
   progress(file.size, file.size);
   return job;
 }
@@ -97,7 +103,13 @@ function showJob(job, problem) {
     $("stage-text").textContent = "The scoring service did not answer; trying again…";
     return;
   }
-  const label = STAGES[job.stage] ?? STAGES[job.status] ?? job.status;
+  let label = STAGES[job.stage] ?? STAGES[job.status] ?? job.status;
+  if (job.status === "queued" && job.retry) {
+    const at = new Date(job.retry.at).toLocaleTimeString();
+    label = `${job.retry.error?.message ?? "An attempt failed."} Attempt ${job.retry.attempt} of ${job.retry.of} at ${at}…`;
+  } else if (job.attempt?.number > 1) {
+    label = `${label} (attempt ${job.attempt.number} of ${job.attempt.of})`;
+  }
   if (job.status === "processing" && typeof job.progress === "number") {
     bar.value = job.progress;
     $("stage-text").textContent = `${label} · ${formatPercent(job.progress)}`;
@@ -117,7 +129,11 @@ async function score(api, job, file) {
   showJob({ status: "queued" });
   show("scoring");
   const controller = new AbortController();
-  current = { cancel: () => controller.abort() };
+  current = {
+    // Cancel on the server; the job followed then ends canceled (409: it ended first, and shows how).
+    // If the API cannot be reached, stop following.
+    cancel: () => api.cancelJob(job.job_id).catch((error) => { if (error.status !== 409) controller.abort(); }),
+  };
   return api.followJob(job.job_id, { onChange: showJob, signal: controller.signal });
 }
 
@@ -237,7 +253,11 @@ async function handleFile(api, config, file) {
     const job = await upload(api, file, check.contentType);
     const final = await score(api, job, file);
     if (final.status === "succeeded") showResult(final, file);
-    else fail(final.error?.message ?? "The scoring function stopped without saying why.");
+    else if (final.status === "canceled") {
+      reset();
+      showPickNote("The job was canceled.");
+      announce("Job canceled. Choose a video.");
+    } else fail(final.error?.message ?? "The scoring function stopped without saying why.");
   } catch (error) {
     if (error instanceof UploadCancelled || error instanceof Stopped) {
       reset();
@@ -298,6 +318,7 @@ async function main() {
   $("limits").textContent = `${typeNames(config.content_types)} video, up to ${formatBytes(config.max_upload_bytes)}.`;
   wireDropZone((file) => handleFile(api, config, file));
   $("cancel").addEventListener("click", () => current?.cancel());
+  $("job-cancel").addEventListener("click", () => current?.cancel());
   $("again").addEventListener("click", reset);
   $("timeline").addEventListener("click", pickOnTimeline);
   $("rescore-form").addEventListener("submit", (event) => rescoreFromHere(api, event));

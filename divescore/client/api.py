@@ -1,5 +1,5 @@
 """A small client of the HTTP API v1 (see docs/api.md): ``POST /v1/jobs``, the multipart
-``complete`` call and ``GET /v1/jobs/{id}`` with its long-poll."""
+``complete`` call, ``POST /v1/jobs/{id}/cancel`` and ``GET /v1/jobs/{id}`` with its long-poll."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 
 import requests
 
-FINAL_STATUSES = ("succeeded", "failed")
+FINAL_STATUSES = ("succeeded", "failed", "canceled")
 LONG_POLL_SECONDS = 20
 
 
@@ -67,6 +67,10 @@ class ApiClient:
         """Ends a multipart upload: ``parts`` is ``[{"part_number", "etag"}]`` in order."""
         url = urljoin(self.presign_url + "/", complete_url)
         return self._json("POST", url, json={"parts": parts})
+
+    def cancel_job(self, job_id: str) -> dict:
+        """Cancels the job (a canceled one stays so); the job as it is now."""
+        return self._json("POST", f"{self.presign_url}/v1/jobs/{job_id}/cancel")
 
     # -- score API ---------------------------------------------------------------------
 

@@ -18,6 +18,12 @@ def describe_job(job: dict, label: str | None = None) -> str:
     elif status == "failed":
         error = job.get("error") or {}
         lines.append(f"{label}: failed: {error.get('message', 'no reason given')} [{error.get('code', 'error')}]")
+    elif status == "canceled":
+        lines.append(f"{label}: canceled")
+    elif status == "queued" and job.get("retry"):
+        retry = job["retry"]
+        lines.append(f"{label}: queued: {retry['error']['message']} Attempt {retry['attempt']} of {retry['of']} "
+                     f"at {retry['at']}.")
     else:
         stage = job.get("stage")
         progress = job.get("progress")

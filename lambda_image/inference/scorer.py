@@ -179,6 +179,7 @@ class Scorer:
         decoder = _Decoder(path, wanted, info.frames)
         try:
             for count, (index, frame) in enumerate(decoder, start=1):
+                report(Stage.DECODING, len(features) / clip_count)  # lets a cancel stop the decode
                 crops[index] = preprocess.center_crop(frame).copy()
                 if index in strip_indices:
                     thumbnails[index] = frame

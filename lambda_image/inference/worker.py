@@ -2,13 +2,18 @@
 record the outcome.
 
 - ``handle_event``: an SQS batch (each record holding an S3 notification) or a direct S3
-  notification. SQS records that raise are reported in ``batchItemFailures``, so only they
-  come back after the visibility timeout; for a direct event the exception propagates.
+  notification. An SQS record that raises first has its message's visibility set to a short
+  retry delay (seconds, doubling per receive), then is reported in ``batchItemFailures``, so
+  only it comes back, and soon; for a direct event the exception propagates.
 - ``process_upload``: one uploaded object. A bad upload (:mod:`inference.errors`) ends the job
   ``failed`` with its code and is acknowledged: retrying cannot fix the input. Anything else
-  (storage or table unavailable, a bug) raises so the queue retries; on the last allowed
-  receive the job is first marked ``failed`` (``processing_failed``), so it never stays
-  ``processing`` after its message went to the dead-letter queue.
+  (storage or table unavailable, a bug) raises so the queue retries; the job reads ``queued``
+  with the retry's time and attempt meanwhile. On the last allowed receive the job is first
+  marked ``failed`` (``processing_failed``), so it never stays ``processing`` after its
+  message went to the dead-letter queue.
+- A canceled job: its event is acknowledged and its upload deleted (an upload that landed
+  after the cancel); a worker scoring it finds out at its next check (every half second while
+  it decodes, and after each clip) and stops without writing a score.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from divescore import aws
 from divescore.events import Upload, is_sqs_event, uploads_in_s3_event, uploads_in_sqs_body
-from divescore.jobs import JobStore, Stage
+from divescore.jobs import JobStore, Stage, Status
 from divescore.settings import Settings
 from inference import errors, filmstrip
 from inference.scorer import Scorer, load_scorer
@@ -44,6 +49,7 @@ class Outcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # a bad upload, recorded as such
     LOST = "lost"  # our lease ran out and another worker took the job over
+    CANCELED = "canceled"  # the job was canceled: stopped, or never started
 
 
 class ClaimLost(Exception):
@@ -59,10 +65,14 @@ class Services:
     s3: Any
     scorer: Scorer
     tmp_dir: str | None = None  # where uploads are downloaded; None: the system's (/tmp on Lambda)
+    sqs: Any = None  # None: the shared client, made when a retry first needs it
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
         return cls(settings, JobStore.for_settings(settings), aws.client("s3", settings), load_scorer(settings))
+
+    def queue_client(self):
+        return self.sqs or aws.client("sqs", self.settings)
 
 
 # -- events -----------------------------------------------------------------------------
@@ -87,9 +97,29 @@ def process_record(record, services: Services) -> list[Outcome]:
     """One SQS message (Powertools ``SQSRecord``) holding an S3 notification."""
     receives = int(record.attributes.get("ApproximateReceiveCount") or 1)
     final_attempt = receives >= services.settings.max_receive_count
-    return [process_upload(upload, services, final_attempt=final_attempt, receives=receives,
-                           message_id=record.message_id)
-            for upload in uploads_in_sqs_body(record.body)]
+    try:
+        return [process_upload(upload, services, final_attempt=final_attempt, receives=receives,
+                               message_id=record.message_id)
+                for upload in uploads_in_sqs_body(record.body)]
+    except Exception:
+        _retry_soon(record, receives, services)
+        raise
+
+
+def _retry_soon(record, receives: int, services: Services) -> None:
+    """Make the failed message visible again after the retry delay instead of the whole
+    visibility timeout (Lambda's event source mapping and the dispatcher leave a message
+    reported in batchItemFailures as it is)."""
+    delay = services.settings.retry_delay(receives)
+    try:
+        sqs = services.queue_client()
+        _, _, _, _, account, name = record.event_source_arn.split(":", 5)
+        url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay)
+    except Exception:  # the queue's own visibility timeout still brings the message back
+        logger.exception("could not set the retry delay; the message comes back after the visibility timeout")
+        return
+    logger.info("message %s comes back in %d s (receive %d failed)", record.message_id, delay, receives)
 
 
 # -- one upload -------------------------------------------------------------------------
@@ -105,11 +135,16 @@ def process_upload(upload: Upload, services: Services, *, final_attempt: bool = 
     try:
         # The message's id lets its own redelivery take the job over (see JobStore.claim).
         job = services.store.claim(job_id, lease_seconds=settings.function_timeout_seconds,
-                                   message_id=message_id, last_attempt=final_attempt)
+                                   message_id=message_id, last_attempt=final_attempt,
+                                   attempt=receives, max_attempts=settings.max_receive_count)
         if job is None:
+            if _canceled(job_id, services):
+                _delete_upload(upload, services)
+                logger.info("job was canceled: acknowledging its event and deleting the upload")
+                return Outcome.CANCELED
             logger.info("job is taken, finished or unknown: acknowledging a repeated or late event")
             return Outcome.DUPLICATE
-        return _process_claimed(job, upload, services, final_attempt)
+        return _process_claimed(job, upload, services, final_attempt, receives)
     except Exception:
         logger.exception("processing failed (receive %s)%s", receives or "?",
                          "; it was the last attempt" if final_attempt else "; the queue will retry it")
@@ -118,33 +153,69 @@ def process_upload(upload: Upload, services: Services, *, final_attempt: bool = 
         logger.remove_keys(["job_id"])
 
 
-def _process_claimed(job: dict, upload: Upload, services: Services, final_attempt: bool) -> Outcome:
+def _process_claimed(job: dict, upload: Upload, services: Services, final_attempt: bool,
+                     receives: int | None = None) -> Outcome:
     job_id, claim = job["job_id"], job["claim"]
     logger.info("claimed (attempt %s)", job.get("attempts"))
+    progress = _ProgressWriter(services.store, job_id, claim)
     try:
-        result = _score_upload(job, upload, services)
+        result = _score_upload(job, upload, services, progress)
     except errors.BadInput as err:
         services.store.fail(job_id, err.code, err.message, claim=claim)
         logger.info("failed: %s: %s", err.code, err.message)
         return Outcome.FAILED
     except ClaimLost:
-        logger.warning("lost the claim to another worker; stopping")
-        return Outcome.LOST
-    except Exception:
+        return _claim_lost(job_id, services, progress.fraction)
+    except Exception as err:
         if final_attempt:
             _give_up(job_id, claim, services)
+        elif receives is not None:
+            _record_retry(job_id, claim, receives, err, services)
         raise
     if not services.store.succeed(job_id, claim, result):
-        logger.warning("lost the claim before recording the result; the worker holding it records its own")
-        return Outcome.LOST
+        return _claim_lost(job_id, services, 1.0)
     logger.info("succeeded: score %.4f", result["score"], extra={"timings": result["timings"]})
     return Outcome.SUCCEEDED
 
 
-def _score_upload(job: dict, upload: Upload, services: Services) -> dict:
+def _claim_lost(job_id: str, services: Services, fraction: float) -> Outcome:
+    if _canceled(job_id, services):
+        logger.info("canceled at progress %.2f; stopped without a score", fraction,
+                    extra={"canceled_at_progress": fraction})
+        return Outcome.CANCELED
+    logger.warning("lost the claim to another worker; stopping (the worker holding it records the result)")
+    return Outcome.LOST
+
+
+def _canceled(job_id: str, services: Services) -> bool:
+    job = services.store.get(job_id)
+    return job is not None and job.get("status") == Status.CANCELED
+
+
+def _delete_upload(upload: Upload, services: Services) -> None:
+    try:
+        services.s3.delete_object(Bucket=upload.bucket, Key=upload.key)
+    except ClientError:  # the upload expires with the bucket's lifecycle rule anyway
+        logger.exception("could not delete the canceled job's upload")
+
+
+def _record_retry(job_id: str, claim: str, receives: int, err: Exception, services: Services) -> None:
+    """Show the person waiting that this attempt failed and when the next one comes."""
+    settings = services.settings
+    try:
+        services.store.retry_later(
+            job_id, claim, at=services.store.clock() + settings.retry_delay(receives), attempt=receives + 1,
+            max_attempts=settings.max_receive_count, code="attempt_failed",
+            message=f"Attempt {receives} of {settings.max_receive_count} failed ({err.__class__.__name__}); "
+                    "it is retried shortly.",
+        )
+    except Exception:  # the table itself may be what failed; the retry comes all the same
+        logger.exception("could not record the retry")
+
+
+def _score_upload(job: dict, upload: Upload, services: Services, progress: _ProgressWriter) -> dict:
     started = time.perf_counter()
     settings = services.settings
-    progress = _ProgressWriter(services.store, job["job_id"], job["claim"])
     _check_object(upload, job, services)
     with tempfile.TemporaryDirectory(prefix="divescore-", dir=services.tmp_dir) as folder:
         path = Path(folder) / "video"
@@ -215,17 +286,28 @@ def _give_up(job_id: str, claim: str, services: Services) -> None:
 
 class _ProgressWriter:
     """Writes stage and progress to the job, at most every ``PROGRESS_INTERVAL_S`` unless the
-    stage changes; raises :class:`ClaimLost` when the job is no longer ours."""
+    stage changes; raises :class:`ClaimLost` when the job is no longer ours (canceled, or
+    taken over). Called for every decoded frame too: when nothing changed since the last
+    write it only reads the job, so a cancel is noticed within the interval without a write
+    (which would wake every waiting client)."""
 
     def __init__(self, store: JobStore, job_id: str, claim: str):
         self.store, self.job_id, self.claim = store, job_id, claim
         self.stage: Stage | None = Stage.DOWNLOADING  # what the claim wrote
-        self.written_at = time.monotonic()
+        self.written: tuple[Stage, float] | None = None
+        self.checked_at = time.monotonic()
+        self.fraction = 0.0  # the last progress reported
 
     def __call__(self, stage: Stage, progress: float) -> None:
         now = time.monotonic()
-        if stage == self.stage and now - self.written_at < PROGRESS_INTERVAL_S:
+        self.fraction = progress
+        if stage == self.stage and now - self.checked_at < PROGRESS_INTERVAL_S:
             return
-        if not self.store.progress(self.job_id, self.claim, stage=stage, progress=progress):
+        if self.written == (stage, progress):
+            ours = self.store.holds(self.job_id, self.claim)
+        else:
+            ours = self.store.progress(self.job_id, self.claim, stage=stage, progress=progress)
+            self.written = (stage, progress)
+        if not ours:
             raise ClaimLost()
-        self.stage, self.written_at = stage, now
+        self.stage, self.checked_at = stage, now

@@ -5,11 +5,14 @@ files the page must refuse are refused with their messages; a job that fails sho
 from __future__ import annotations
 
 import base64
+import os
+import signal
 import time
 
 import pytest
 
 from tests.browser.conftest import PHONE
+from tests.helpers import wait_until
 from tests.videos import make_large_video, make_random_bytes, make_sparse, make_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
@@ -178,8 +181,31 @@ def test_cancel_stops_the_upload(page, stack, videos, screenshot):
     assert page.inner_text("#pick-note") == "The upload was cancelled."
     assert page.inner_text("#status") == "Upload cancelled. Choose a video."
     assert not any("/upload/complete" in r.url for r in sent)
-    assert stack.store.get(job_id)["status"] == "awaiting_upload"
+    # The job goes too: canceled, its multipart upload aborted.
+    wait_until(lambda: stack.store.get(job_id)["status"] == "canceled", 30, what="the job to be canceled")
+    uploads = stack.client("s3").list_multipart_uploads(Bucket=stack.settings.bucket,
+                                                        Prefix=stack.settings.upload_key(job_id))
+    assert uploads.get("Uploads", []) == []
     screenshot(page)
+
+
+def test_cancel_while_scoring_cancels_the_job(page, stack, videos, screenshot):
+    os.kill(stack.pids["dispatcher"], signal.SIGSTOP)  # the runtimes are busy: the job waits
+    try:
+        with page.expect_response(is_job_creation) as created:
+            drop(page, videos["small"], "video/mp4")
+        job_id = created.value.json()["job_id"]
+        page.wait_for_selector("#scoring:not([hidden])")
+        screenshot(page, "waiting")
+
+        page.click("#job-cancel")
+
+        page.wait_for_selector("#pick:not([hidden])")
+        assert page.inner_text("#pick-note") == "The job was canceled."
+        assert page.inner_text("#status") == "Job canceled. Choose a video."
+        assert stack.store.get(job_id)["status"] == "canceled"
+    finally:
+        os.kill(stack.pids["dispatcher"], signal.SIGCONT)
 
 
 def test_the_file_picker_is_reached_with_the_keyboard_and_shows_focus(page):

@@ -1,0 +1,216 @@
+"""Webhooks: a job's end POSTed to its ``callback_url``, signed per the Standard Webhooks
+specification (``webhook-id``, ``webhook-timestamp``, ``webhook-signature`` = ``v1,`` +
+base64 HMAC-SHA256 of ``id.timestamp.body`` under the deployment's secret).
+
+- At creation, :func:`check_url` refuses what must never be called: anything but https (plain
+  http only to a loopback address, and only when ``allow_loopback_http_callbacks`` is set),
+  credentials in the URL, and hosts that are or resolve to private, loopback, link-local,
+  multicast, reserved or cloud metadata addresses.
+- When a job ends, :mod:`divescore.jobs` queues its id on the callbacks queue; the notifier
+  (:func:`handler` on AWS, ``python -m divescore.callbacks`` locally) delivers it: every address
+  is checked again right before the request, redirects are not followed, each attempt is
+  recorded in the job (``callback.attempts``), and a failed attempt comes back with backoff
+  until ``callback_max_seconds`` have passed since the job ended. Delivery never changes the
+  job's status.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import requests
+from standardwebhooks.webhooks import Webhook
+
+from divescore import aws, daemon, errors
+from divescore.jobs import JobStore, Status, public_view
+from divescore.settings import Settings, load
+
+log = logging.getLogger("divescore.callbacks")
+
+MAX_URL_CHARS = 2000
+SECRET_PREFIX = "whsec_"
+# Instance metadata services reachable from inside clouds, whatever their address class.
+METADATA_HOSTS = {"169.254.169.254", "fd00:ec2::254", "metadata.google.internal", "metadata"}
+
+
+class Refused(Exception):
+    """The URL may not be called; the message says why."""
+
+
+# -- the URL ------------------------------------------------------------------------------
+
+def check_url(url: object, settings: Settings, resolve=socket.getaddrinfo) -> str:
+    """``url`` if it may be called back, else :class:`divescore.errors.InvalidCallbackUrl`."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
+        raise errors.InvalidCallbackUrl(
+            f"callback_url must be an https URL of at most {MAX_URL_CHARS} characters, e.g. https://example.org/hook."
+        )
+    try:
+        addresses(url, settings, resolve)
+    except Refused as err:
+        raise errors.InvalidCallbackUrl(f"callback_url {url[:100]!r} is refused: {err}") from None
+    return url
+
+
+def addresses(url: str, settings: Settings, resolve=socket.getaddrinfo) -> list[str]:
+    """The addresses ``url``'s host resolves to, each one allowed; :class:`Refused` otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise Refused("it is not a valid URL") from None
+    host = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme not in ("https", "http") or not host:
+        raise Refused("only https URLs are called back")
+    if parts.username or parts.password:
+        raise Refused("a URL may not carry credentials")
+    if host in METADATA_HOSTS:
+        raise Refused("that is a cloud metadata address")
+    try:
+        found = resolve(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise Refused(f"the host {host!r} does not resolve") from None
+    ips = sorted({info[4][0].split("%")[0] for info in found})
+    loopback_http = settings.allow_loopback_http_callbacks and all(ipaddress.ip_address(ip).is_loopback for ip in ips)
+    if parts.scheme == "http" and not loopback_http:
+        raise Refused("only https URLs are called back (plain http only to loopback, when the deployment allows it)")
+    for ip in ips:
+        address = ipaddress.ip_address(ip)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if str(address) in METADATA_HOSTS:
+            raise Refused("that is a cloud metadata address")
+        if address.is_loopback and loopback_http:
+            continue
+        if not address.is_global or address.is_multicast:
+            raise Refused(f"{host} resolves to {ip}, a private, loopback, link-local or reserved address")
+    return ips
+
+
+# -- the secret ---------------------------------------------------------------------------
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signer(secret: str) -> Webhook:
+    """The Standard Webhooks signer for the deployment's secret: ``whsec_`` + base64 (what
+    receivers' libraries take), or any other string, used as its UTF-8 bytes (the form AWS
+    Secrets Manager generates; its receivers' secret is ``whsec_`` + base64 of those bytes)."""
+    return Webhook(secret if secret.startswith(SECRET_PREFIX) else secret.encode())
+
+
+def load_secret(settings: Settings) -> str:
+    return aws.client("secretsmanager", settings).get_secret_value(SecretId=settings.webhook_secret)["SecretString"]
+
+
+# -- one delivery --------------------------------------------------------------------------
+
+def deliver(job: dict, webhook: Webhook, settings: Settings, *, message_id: str, session=None, clock=time.time
+            ) -> dict:
+    """POST the job's public record to its callback URL once. Returns the attempt's record
+    (``at``, ``status`` or ``error``, ``ok``); never raises for the receiver's faults."""
+    url = job["callback"]["url"]
+    at = datetime.fromtimestamp(clock(), UTC)
+    attempt = {"at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+    body = json.dumps({"type": f"job.{job['status']}", "timestamp": attempt["at"], "data": public_view(job)},
+                      separators=(",", ":"), default=str)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "divescore-webhooks",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": webhook.sign(message_id, at, body),
+    }
+    try:
+        addresses(url, settings)  # again: what a name resolves to may have changed since creation
+        answer = (session or requests).post(url, data=body.encode(), headers=headers, allow_redirects=False,
+                                            timeout=settings.callback_timeout_seconds)
+    except Refused as err:
+        return {**attempt, "ok": False, "error": str(err), "final": True}
+    except requests.RequestException as err:
+        return {**attempt, "ok": False, "error": f"{err.__class__.__name__}"}
+    return {**attempt, "ok": 200 <= answer.status_code < 300, "status": answer.status_code}
+
+
+def notify(job_id: str, store: JobStore, webhook: Webhook, settings: Settings, *, receives: int) -> int | None:
+    """Deliver one job's end. None: done (delivered, given up, or nothing to send); else the
+    seconds before the next attempt."""
+    job = store.get(job_id)
+    if job is None or not job.get("callback") or not Status(job["status"]).final:
+        return None
+    if job["callback"].get("state") in ("delivered", "failed"):
+        return None  # a repeated message
+    # One webhook-id for every attempt: receivers use it to drop repeats.
+    attempt = deliver(job, webhook, settings, message_id=f"msg_{job_id}")
+    earlier = job["callback"].get("attempts") or [attempt]
+    first = datetime.fromisoformat(earlier[0]["at"].replace("Z", "+00:00")).timestamp()
+    delay = settings.callback_retry_delay(receives)
+    out_of_time = time.time() + delay > first + settings.callback_max_seconds
+    state = "delivered" if attempt["ok"] else ("failed" if attempt.pop("final", False) or out_of_time else "retrying")
+    attempt.pop("final", None)
+    store.record_callback(job_id, attempt, state=state)
+    log.info("job %s: callback attempt %d %s (%s)", job_id, receives,
+             "delivered" if attempt["ok"] else "failed", attempt.get("status") or attempt.get("error"))
+    return delay if state == "retrying" else None
+
+
+# -- the notifier ---------------------------------------------------------------------------
+
+def handler(event, context) -> dict:
+    """AWS: the callbacks queue's event source mapping. A retry sets its message's visibility
+    to the backoff, then is reported in batchItemFailures."""
+    settings = load()
+    store, webhook, sqs = JobStore.for_settings(settings), signer(load_secret(settings)), aws.client("sqs", settings)
+    failures = []
+    for record in event.get("Records", []):
+        receives = int(record.get("attributes", {}).get("ApproximateReceiveCount") or 1)
+        delay = notify(json.loads(record["body"])["job_id"], store, webhook, settings, receives=receives)
+        if delay is not None:
+            _, _, _, _, account, name = record["eventSourceARN"].split(":", 5)
+            url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=delay)
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+def run(settings: Settings, stop: threading.Event) -> None:
+    """The native stack's notifier: the same per-message work, polling the queue itself."""
+    sqs = aws.client("sqs", settings)
+    while not stop.is_set():  # the stack bootstraps the queue and the secret while we start
+        try:
+            url = aws.queue_url(settings, settings.callbacks_queue)
+            webhook = signer(load_secret(settings))
+            break
+        except Exception:
+            stop.wait(0.5)
+    store = JobStore.for_settings(settings)
+    while not stop.is_set():
+        try:
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2,
+                                         AttributeNames=["ApproximateReceiveCount"])
+            for message in answer.get("Messages", []):
+                receives = int(message["Attributes"].get("ApproximateReceiveCount", 1))
+                delay = notify(json.loads(message["Body"])["job_id"], store, webhook, settings, receives=receives)
+                if delay is None:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                else:
+                    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
+                                                  VisibilityTimeout=delay)
+        except Exception:  # keep notifying whatever one poll did
+            log.exception("callback delivery failed; trying again in 1 s")
+            stop.wait(1)
+
+
+if __name__ == "__main__":
+    sys.exit(daemon.run("notifier", run))

@@ -1,0 +1,85 @@
+"""Webhook URLs and signatures (divescore.callbacks), without a stack."""
+
+from __future__ import annotations
+
+import base64
+import socket
+from datetime import UTC, datetime
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from divescore import errors
+from divescore.callbacks import Refused, addresses, check_url, deliver, new_secret, signer
+from divescore.settings import load
+
+STRICT = load({})
+LOCAL = load({}, allow_loopback_http_callbacks=1)
+
+
+def resolving_to(*ips: str):
+    """A resolver answering ``ips`` for any name, as getaddrinfo would."""
+    def resolve(host, port, type=0):
+        return [(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
+                for ip in ips]
+    return resolve
+
+
+@pytest.mark.parametrize(("url", "ips"), [
+    ("https://10.0.0.5/hook", ["10.0.0.5"]),
+    ("https://192.168.1.1/hook", ["192.168.1.1"]),
+    ("https://172.16.0.1/hook", ["172.16.0.1"]),
+    ("https://169.254.169.254/latest/meta-data/", ["169.254.169.254"]),
+    ("https://metadata.google.internal/", ["169.254.169.254"]),
+    ("https://[fd00:ec2::254]/", ["fd00:ec2::254"]),
+    ("https://[::ffff:10.0.0.1]/", ["::ffff:10.0.0.1"]),
+    ("https://127.0.0.1/hook", ["127.0.0.1"]),
+    ("https://0.0.0.0/hook", ["0.0.0.0"]),
+    ("https://hooks.example.org/x", ["203.0.113.9", "10.1.2.3"]),  # one private address is enough
+    ("https://rebind.example.org/x", ["fe80::1"]),
+    ("http://hooks.example.org/x", ["93.184.216.34"]),  # plain http to the internet
+    ("ftp://hooks.example.org/x", ["93.184.216.34"]),
+    ("https://user:pw@hooks.example.org/x", ["93.184.216.34"]),
+])
+def test_callbacks_to_private_metadata_or_plain_addresses_are_refused(url, ips):
+    with pytest.raises(Refused):
+        addresses(url, STRICT, resolving_to(*ips))
+
+
+def test_a_public_https_url_is_accepted_with_the_addresses_it_resolves_to():
+    assert addresses("https://hooks.example.org:8443/x", STRICT, resolving_to("93.184.216.34")) == ["93.184.216.34"]
+
+
+def test_plain_http_to_loopback_only_when_the_setting_allows_it():
+    loopback = resolving_to("127.0.0.1")
+    assert addresses("http://127.0.0.1:9999/hook", LOCAL, loopback) == ["127.0.0.1"]
+    with pytest.raises(Refused, match="only https"):
+        addresses("http://127.0.0.1:9999/hook", STRICT, loopback)
+    with pytest.raises(Refused):
+        addresses("http://10.0.0.1/hook", LOCAL, resolving_to("10.0.0.1"))
+
+
+def test_a_bad_callback_url_is_a_400_naming_the_problem():
+    for url in ("not a url", "", 42, "https://" + "a" * 3000, "https://no-such-host.invalid/"):
+        with pytest.raises(errors.InvalidCallbackUrl) as raised:
+            check_url(url, STRICT)
+        assert raised.value.status == 400 and raised.value.code == "invalid_callback_url"
+
+
+def test_a_delivery_is_refused_when_the_name_now_resolves_to_a_private_address():
+    job = {"job_id": "j", "status": "succeeded", "callback": {"url": "https://10.9.9.9/hook"}}
+    attempt = deliver(job, signer(new_secret()), STRICT, message_id="msg_j")
+    assert attempt["ok"] is False and attempt["final"] is True and "private" in attempt["error"]
+
+
+def test_signatures_verify_with_the_standard_library_both_secret_forms():
+    at = datetime.now(UTC)
+    body = '{"type":"job.succeeded"}'
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(at.timestamp()))}
+    whsec = new_secret()
+    assert whsec.startswith("whsec_")
+    signed = {**headers, "webhook-signature": signer(whsec).sign("msg_1", at, body)}
+    assert Webhook(whsec).verify(body, signed) == {"type": "job.succeeded"}
+    generated = "Ab3" * 16  # what Secrets Manager generates: receivers use whsec_ + base64 of its bytes
+    signed = {**headers, "webhook-signature": signer(generated).sign("msg_1", at, body)}
+    assert Webhook("whsec_" + base64.b64encode(generated.encode()).decode()).verify(body, signed)
