@@ -16,6 +16,7 @@ from typing import Any
 PREFIX = "DIVESCORE_"
 MB = 1000 * 1000
 MIB = 1024 * 1024
+MODEL_DTYPES = ("float32", "bfloat16")  # the backbone's; bfloat16 only when asked for: its score differs
 
 
 class SettingsError(ValueError):
@@ -121,7 +122,9 @@ class Settings:
 
     # -- model -------------------------------------------------------------------------
     model_dir: str = _setting("", "folder of real MTL-AQA checkpoints; empty: generated untrained weights")
-    model_dtype: str = _setting("auto", "inference dtype: auto (bf16 where the CPU has it), float32 or bfloat16")
+    model_dtype: str = _setting(
+        "float32", "backbone dtype: float32 (the same score on every CPU) or bfloat16 (faster where the CPU has bf16)"
+    )
     cache_dir: str = _setting("", "where generated weights are cached; empty: ~/.cache/divescore")
 
     log_level: str = _setting("INFO", "log level of every process")
@@ -137,8 +140,8 @@ class Settings:
             raise SettingsError(f"{env_name('cors_origins')}: '*' is not allowed; list the web page's origins")
         if self.s3_addressing_style not in ("auto", "path", "virtual"):
             raise SettingsError(f"{env_name('s3_addressing_style')}: must be auto, path or virtual")
-        if self.model_dtype not in ("auto", "float32", "bfloat16"):
-            raise SettingsError(f"{env_name('model_dtype')}: must be auto, float32 or bfloat16")
+        if self.model_dtype not in MODEL_DTYPES:
+            raise SettingsError(f"{env_name('model_dtype')}: must be float32 or bfloat16")
 
     @property
     def runtime_invoke_urls(self) -> list[str]:

@@ -145,7 +145,7 @@ def test_a_finished_job_links_its_filmstrip(score, api_settings, store, s3):
     claim = store.claim(job_id, lease_seconds=60)["claim"]
     store.succeed(job_id, claim, {
         "score": 71.25, "filmstrip_key": filmstrip_key,
-        "model": {"name": "c3d-avg", "weights": "generated", "calibrated": False},
+        "model": {"name": "C3D-AVG (MTL-AQA)", "weights": "untrained-seed1", "calibrated": False, "dtype": "float32"},
     })
 
     response = get(score, job_id)

@@ -10,6 +10,7 @@ def test_defaults_follow_the_design():
     assert s.visibility_timeout_seconds > s.function_timeout_seconds
     assert s.max_wait_seconds <= 25
     assert "video/mp4" in s.content_types
+    assert s.model_dtype == "float32"  # one score per video whatever the CPU; bfloat16 only when asked for
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,8 @@ def test_defaults_follow_the_design():
         ({"DIVESCORE_FUNCTION_TIMEOUT_SECONDS": "100", "DIVESCORE_VISIBILITY_TIMEOUT_SECONDS": "50"},
          "DIVESCORE_VISIBILITY_TIMEOUT_SECONDS: 50 must be greater than DIVESCORE_FUNCTION_TIMEOUT_SECONDS"),
         ({"DIVESCORE_CORS_ORIGINS": "*"}, "DIVESCORE_CORS_ORIGINS: '*' is not allowed"),
-        ({"DIVESCORE_MODEL_DTYPE": "float64"}, "DIVESCORE_MODEL_DTYPE: must be auto, float32 or bfloat16"),
+        ({"DIVESCORE_MODEL_DTYPE": "float64"}, "DIVESCORE_MODEL_DTYPE: must be float32 or bfloat16"),
+        ({"DIVESCORE_MODEL_DTYPE": "auto"}, "DIVESCORE_MODEL_DTYPE: must be float32 or bfloat16"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(environ, names):

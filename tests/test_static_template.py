@@ -90,6 +90,7 @@ def test_parameter_defaults_are_the_settings_defaults(template):
         "MaxReceiveCount": DEFAULTS.max_receive_count,
         "UploadRetentionDays": DEFAULTS.upload_retention_days,
         "ResultRetentionDays": DEFAULTS.result_retention_days,
+        "ModelDtype": DEFAULTS.model_dtype,
     }
     assert {name: parameters[name]["Default"] for name in expected} == expected
 

@@ -1,5 +1,5 @@
 """``divescore predict VIDEO``: score a local video file with the function's own pipeline
-(same frame selection, preprocessing, model and dtype choice), no AWS involved."""
+(same frame selection, preprocessing, model and dtype), no AWS involved."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from divescore.settings import SettingsError, load
+from divescore.settings import MODEL_DTYPES, SettingsError, load
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", metavar="DIR",
                         help="folder of MTL-AQA checkpoints (model_CNN_*.pth, ...); default: DIVESCORE_MODEL_DIR, "
                              "else generated untrained weights")
-    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"),
-                        help="backbone dtype (default: DIVESCORE_MODEL_DTYPE, auto)")
+    parser.add_argument("--dtype", choices=MODEL_DTYPES,
+                        help="backbone dtype (default: DIVESCORE_MODEL_DTYPE, float32)")
     parser.add_argument("--entry", type=float, metavar="SECONDS",
                         help="when the diver enters the water: score the window ending there (default: find it)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,21 +35,15 @@ ProgressCallback = Callable[[Stage, float], None]
 
 # -- dtype ------------------------------------------------------------------------------
 
-def cpu_has_fast_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether the CPU multiplies bf16 natively (AVX512-BF16 or AMX), where bf16 runs the
-    backbone about twice as fast as float32. Without them bf16 is emulated and slower."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return False
-    return re.search(r"\b(avx512_bf16|amx_bf16)\b", text) is not None
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
-def choose_dtype(setting: str) -> torch.dtype:
-    """``settings.model_dtype``: auto, float32 or bfloat16."""
-    if setting == "auto":
-        return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[setting]
+def dtype_of(setting: str) -> torch.dtype:
+    """``settings.model_dtype``: float32 (the default: the same score on every CPU) or bfloat16.
+
+    Never chosen from the CPU: bf16 moves a score by up to a few tenths of a point (see
+    docs/model.md), so picking it by host would give the same video different scores."""
+    return DTYPES[setting]
 
 
 # -- the result -------------------------------------------------------------------------
@@ -242,4 +235,4 @@ def _load(weights: Weights, dtype: torch.dtype) -> Scorer:
 
 def load_scorer(settings: Settings) -> Scorer:
     """The scorer for ``settings``'s weights and dtype, loaded once per process."""
-    return _load(resolve(settings), choose_dtype(settings.model_dtype))
+    return _load(resolve(settings), dtype_of(settings.model_dtype))
