@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 import torch
 from inference import filmstrip, preprocess
-from inference.preprocess import CLIP_FRAMES, CLIPS, plan_clips
+from inference.preprocess import CLIP_FRAMES, CLIPS, RESIZE_WH, plan_clips
+from inference.video import read_frames
+from PIL import Image
+
+from tests import videos
 
 
 def _check_plan(plan, frame_count):
@@ -54,6 +58,30 @@ def test_resize_gives_171x128_rgb():
     small = preprocess.resize_frame(blue_bgr)
     assert small.shape == (128, 171, 3) and small.dtype == np.uint8
     assert (small[..., 2] == 255).all() and (small[..., :2] == 0).all()  # blue is the last channel in RGB
+
+
+# Mean |difference| from PIL, in levels of 255. resize_frame (halving, then INTER_AREA) gives about 1
+# at every size; plain INTER_LINEAR, which does not smooth before shrinking, 7 to 9.
+MAX_MEAN_DIFFERENCE_FROM_PIL = 2.0
+
+
+@pytest.mark.parametrize("size", [(640, 360), (1280, 720), (1920, 1080), (3840, 2160)], ids=lambda s: f"{s[1]}p")
+def test_frames_are_shrunk_as_pils_bilinear_filter_shrinks_them(tmp_path, size):
+    # MTL-AQA's loader: PIL's resize((171, 128), BILINEAR), which widens its filter as it shrinks.
+    path = videos.make_detailed(tmp_path / "detail.mp4", size, frames=3)
+    for _, frame in read_frames(path, range(3), 3):
+        assert frame.shape == (size[1], size[0], 3)
+        ours = preprocess.resize_frame(frame).astype(np.float32)
+        pil = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).resize(RESIZE_WH, Image.Resampling.BILINEAR)
+        difference = np.abs(ours - np.asarray(pil, np.float32)).mean()
+        assert difference <= MAX_MEAN_DIFFERENCE_FROM_PIL, f"{size}: {difference:.2f}"
+
+
+def test_small_frames_are_enlarged_bilinearly_like_pil():
+    frame = videos.frame(3, (160, 120))
+    ours = preprocess.resize_frame(frame).astype(np.float32)
+    pil = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).resize(RESIZE_WH, Image.Resampling.BILINEAR)
+    assert np.abs(ours - np.asarray(pil, np.float32)).mean() <= MAX_MEAN_DIFFERENCE_FROM_PIL
 
 
 def test_centre_crop_takes_torchvisions_offsets():

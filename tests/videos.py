@@ -107,6 +107,16 @@ def make_large_video(path: str | Path, min_bytes: int) -> Path:
         seconds *= 2
 
 
+def make_detailed(path: str | Path, size: tuple[int, int], frames: int = 3) -> Path:
+    """H.264 frames with fine detail (ffmpeg's testsrc2: text, thin lines, a colour wheel) and a
+    camera sensor's noise: what a resize that does not smooth before shrinking gets wrong."""
+    width, height = size
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25,noise=alls=20:allf=t",
+            "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            "-f", "mp4", str(path))
+    return Path(path)
+
+
 def make_sparse(path: str | Path, size: int) -> Path:
     """A file of ``size`` bytes that takes no disk space (for the size limits)."""
     path = Path(path)
