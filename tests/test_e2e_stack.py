@@ -2,6 +2,10 @@
 handler → DynamoDB → API, with the real C3D-AVG architecture (generated, untrained weights)."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -39,9 +43,13 @@ def wait_final(stack, job_id, timeout=240):
 
 
 @pytest.fixture(scope="module")
-def scored(stack, tmp_path_factory):
+def video(tmp_path_factory):
+    return make_video(tmp_path_factory.mktemp("e2e") / "dive.mp4", seconds=2.0, size=(320, 240), codec="h264")
+
+
+@pytest.fixture(scope="module")
+def scored(stack, video):
     """One video scored through the stack, shared by the assertions below."""
-    video = make_video(tmp_path_factory.mktemp("e2e") / "dive.mp4", seconds=2.0, size=(320, 240), codec="h264")
     job = create_job(stack, video)
     post_upload(job, video)
     return job, wait_final(stack, job["job_id"])
@@ -55,6 +63,22 @@ def test_an_uploaded_video_ends_succeeded_with_a_score(scored):
     assert len(final["frames"]) == 96
     assert final["model"]["calibrated"] is False
     assert final["progress"] == 1
+
+
+def test_the_stack_gives_the_score_divescore_predict_gives_for_the_same_file(stack, scored, video):
+    # The deployed path (S3, the RIE, the handler) and the local one must not drift apart.
+    _, final = scored
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIVESCORE_")}
+    env.update({k: v for k, v in stack.env.items() if k in ("DIVESCORE_CACHE_DIR", "DIVESCORE_MODEL_DIR")})
+    predict = Path(sys.executable).with_name("divescore")
+    done = subprocess.run([str(predict), "predict", str(video), "--json"], env=env, capture_output=True, text=True,
+                          timeout=240, check=False)
+    assert done.returncode == 0, done.stderr
+    local = json.loads(done.stdout)
+    assert local["model"] == final["model"]  # same weights, same dtype (both defaults)
+    assert local["frames"] == final["frames"]
+    assert local["score"] == pytest.approx(final["score"], abs=1e-3)
+    assert local["clip_scores"] == pytest.approx(final["clip_scores"], abs=1e-3)
 
 
 def test_the_result_carries_only_public_fields_and_a_filmstrip(scored):

@@ -213,11 +213,16 @@ def test_the_long_poll_ends_at_the_deadline_without_a_change(score, api_settings
     job_id = make_job(store, api_settings)
     first = get(score, job_id)
 
+    # A lower bound, not a speed: answering before the deadline would mean it did not wait.
+    started = time.monotonic()
     unchanged = get(score, job_id, params={"wait": "1"}, headers={"If-None-Match": first.headers["ETag"]})
+    assert time.monotonic() - started >= 1.0
     assert unchanged.status_code == 304
     assert unchanged.headers["ETag"] == first.headers["ETag"]
 
+    started = time.monotonic()
     no_etag = get(score, job_id, params={"wait": "1"})
+    assert time.monotonic() - started >= 1.0
     assert no_etag.status_code == 200
     assert no_etag.json() == first.json()
 
