@@ -37,10 +37,37 @@ def cpu_flags(cpuinfo: str | None = None) -> set[str]:
 
 
 def has_bf16(flags: set[str] | None = None) -> bool:
-    """Native bf16 arithmetic (AVX512-BF16 or AMX). Without it PyTorch emulates bf16 and is
-    far slower than float32, so bf16 is not worth measuring."""
+    """Native bf16 arithmetic (AVX512-BF16 or AMX): said on the machine line. Nothing is
+    measured differently for it."""
     flags = cpu_flags() if flags is None else flags
     return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def clock_mhz(cpuinfo: str | None = None) -> float | None:
+    """The first core's clock as /proc/cpuinfo reports it (the current one, not a rated turbo)."""
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
+    match = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.MULTILINE)
+    return float(match.group(1)) if match else None
+
+
+FMA_UNITS_PER_CORE = 2  # the most any x86 core has; flags cannot say how many a core has
+
+
+def fma_peak_gflops(flags: set[str], cores: int, mhz: float) -> tuple[float, str]:
+    """The float32 FLOP/s no kernel can beat on ``cores`` cores at ``mhz``: each core retiring
+    FMA_UNITS_PER_CORE fused multiply-adds (2 FLOPs) a cycle on the widest vectors its flags
+    name. An upper bound: a core with one FMA unit, or with AVX-512 split in two halves,
+    reaches half of it. Returns the figure and how it was reached."""
+    if "avx512f" in flags:
+        lanes, isa = 16, "AVX-512"
+    elif "avx2" in flags or "avx" in flags:
+        lanes, isa = 8, "AVX2" if "avx2" in flags else "AVX"
+    else:
+        lanes, isa = 4, "SSE"
+    per_cycle = FMA_UNITS_PER_CORE * lanes * 2
+    gflops = cores * mhz / 1000 * per_cycle
+    how = f"{cores} cores x {mhz / 1000:.2f} GHz x {FMA_UNITS_PER_CORE} FMA units x {lanes} fp32 lanes ({isa}) x 2"
+    return gflops, how
 
 
 def describe() -> dict:
@@ -57,6 +84,7 @@ def describe() -> dict:
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu_flags": {flag: flag in flags for flag in FLAGS_OF_INTEREST},
         "bf16": has_bf16(flags),
+        "clock_mhz": clock_mhz(text),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "memory_gib": _meminfo_gib(),

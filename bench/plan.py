@@ -16,6 +16,7 @@ class Plan:
     matmul_repeats: int = 3  # per round of the model runs (cheap: about a second each)
     model_clips: int = 6  # the paper's 6 clips of 16 frames (96 frames)
     model_repeats: int = 3
+    bf16_clips: int = 24  # clips of a decoded video scored in float32 and in emulated bf16
     # 2. pipeline overhead and 7. memory: the 5 s 720p clip and the large 1080p file
     clip_seconds: float = 5.0
     big_seconds: float = 95.0  # at 16 Mbit/s: about 190 MB, under the 200 MB upload limit
@@ -41,6 +42,7 @@ QUICK = Plan(
     matmul_repeats=1,
     model_clips=1,
     model_repeats=1,
+    bf16_clips=4,
     # 16 frames: six identical clips, computed once; the same code paths at a fraction of the work
     clip_seconds=0.64,
     big_seconds=0.64,

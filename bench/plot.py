@@ -15,10 +15,10 @@ from bench.machine import one_line
 
 MET, MISSED, INFO = "#2e7d32", "#c62828", "#607d8b"
 SHORT = {
-    "model_vs_matmul_fp32": "C3D fp32 / matmul",
-    "model_vs_matmul_fp32_cl3d": "C3D fp32 channels-last / matmul",
-    "model_vs_matmul_bf16_cl3d": "C3D bf16 channels-last / matmul",
-    "model_vs_matmul_function": "C3D as the function runs it / matmul",
+    "model_vs_matmul_fp32": "C3D fp32 / dense reference",
+    "model_vs_matmul_fp32_cl3d": "C3D fp32 channels-last / dense reference",
+    "model_vs_matmul_function": "C3D as the function runs it / reference",
+    "bf16_error_vs_spread": "bf16 score change / score spread",
     "pipeline_overhead_720p": "720p pipeline overhead / model",
     "pipeline_overhead_720p_function": "720p overhead in the function / model",
     "big_file_vs_decode": "large file: function / ffmpeg decode",
@@ -72,8 +72,8 @@ def draw(results: dict, path: Path) -> None:
     ratio_keys = [
         "model_vs_matmul_fp32",
         "model_vs_matmul_fp32_cl3d",
-        "model_vs_matmul_bf16_cl3d",
         "model_vs_matmul_function",
+        "bf16_error_vs_spread",
         "pipeline_overhead_720p",
         "pipeline_overhead_720p_function",
         "big_file_vs_decode",

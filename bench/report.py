@@ -14,26 +14,34 @@ from bench.machine import one_line
 
 class State(enum.StrEnum):
     MEASURED = "measured"
-    SKIPPED = "skipped"  # does not apply on this machine (e.g. bf16 on a CPU without it)
+    SKIPPED = "skipped"  # not measured in this mode (e.g. 4 runtimes in the quick run)
     FAILED = "failed"  # could not be measured: the run exits non-zero
 
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """``value >= bound`` (``at_least``) or ``value <= bound``."""
+    """``value >= bound`` (``at_least``) or ``value <= bound``. A value above ``ceiling`` cannot
+    be (e.g. a share of a peak over 1.0): the reference it was divided by is wrong, and the
+    row says so instead of "met"."""
 
     bound: float
     at_least: bool
+    ceiling: float | None = None
+
+    def impossible(self, value: float) -> bool:
+        return self.ceiling is not None and value > self.ceiling
 
     def met(self, value: float) -> bool:
+        if self.impossible(value):
+            return False
         return value >= self.bound if self.at_least else value <= self.bound
 
     def __str__(self) -> str:
         return f"{'≥' if self.at_least else '≤'} {self.bound:g}"
 
 
-def at_least(bound: float) -> Target:
-    return Target(bound, True)
+def at_least(bound: float, ceiling: float | None = None) -> Target:
+    return Target(bound, True, ceiling)
 
 
 def at_most(bound: float) -> Target:
@@ -56,6 +64,11 @@ class Metric:
             return None
         return self.target.met(self.value)
 
+    @property
+    def reference_wrong(self) -> bool:
+        """Over the target's ceiling: what it was measured against is not the limit it claims."""
+        return self.met is False and self.target.impossible(self.value)
+
     def as_dict(self) -> dict:
         return {
             "key": self.key,
@@ -64,6 +77,7 @@ class Metric:
             "unit": self.unit,
             "target": str(self.target) if self.target else None,
             "met": self.met,
+            "reference_wrong": self.reference_wrong,
             "note": self.note,
             "state": self.state.value,
         }
@@ -112,6 +126,8 @@ def met_text(metric: Metric) -> str:
         return "not measured"
     if metric.state is State.SKIPPED:
         return "n/a"
+    if metric.reference_wrong:
+        return "reference wrong"
     return {True: "yes", False: "no", None: "–"}[metric.met]
 
 
