@@ -1,5 +1,6 @@
-"""The presign API: ``POST /v1/jobs``, ``POST /v1/jobs/{id}/upload/complete`` and
-``POST /v1/jobs/{id}/rescore`` and ``POST /v1/jobs/{id}/cancel``.
+"""The presign API: ``POST /v1/jobs``, ``GET /v1/jobs/{id}/upload/parts``,
+``POST /v1/jobs/{id}/upload/complete``, ``POST /v1/jobs/{id}/rescore`` and
+``POST /v1/jobs/{id}/cancel``.
 
 Routes parse the request, call :mod:`presign_service.uploads` and shape the response; the
 shared behaviour (errors, CORS, logs, ``/healthz``) comes from :mod:`divescore.http`.
@@ -44,6 +45,15 @@ def rescore(job_id: str):
     body = uploads.rescore(job_id, json_body(), deps.settings, store=deps.store, s3=deps.s3)
     logger_of(current_app).info("rescore job created", extra={"job_id": body["job_id"], "rescore_of": job_id})
     return body, 201
+
+
+@bp.get("/v1/jobs/<job_id>/upload/parts")
+def upload_parts(job_id: str):
+    deps = service_deps()
+    return uploads.upload_parts(
+        job_id, deps.settings, store=deps.store, s3=deps.s3, presigner=deps.presigner,
+        complete_url=url_for("jobs.complete_upload", job_id=job_id, _external=True),
+    ), 200
 
 
 @bp.post("/v1/jobs/<job_id>/upload/complete")

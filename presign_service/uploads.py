@@ -28,6 +28,7 @@ MAX_ETAG_CHARS = 100  # S3's are 34 (a quoted MD5 hex)
 NEW_JOB_EXAMPLE = '{"filename": "dive.mp4", "content_type": "video/mp4", "size": 12345678}'
 NEW_JOB_FIELDS = {"filename": str, "content_type": str, "size": int}
 NEW_JOB_OPTIONAL = ("entry_s", "callback_url")
+FORBIDDEN_CATEGORIES = ("Cc", "Cf", "Cs")  # control, format (bidi, invisible), surrogate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,10 +116,14 @@ def _check_filename(filename: str, settings: Settings) -> None:
             f"The file name has {len(filename)} characters; at most {settings.max_filename_chars} are accepted. "
             "Rename the file and try again."
         )
-    # Control characters, and lone surrogates that no storage can encode.
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in filename):
+    # Control characters; format characters (Cf: bidirectional overrides such as U+202E, which
+    # makes "evil\u202egnp.mp4" display as "evilmp4.png", and invisible ones such as U+200B);
+    # lone surrogates that no storage can encode.
+    bad = next((c for c in filename if unicodedata.category(c) in FORBIDDEN_CATEGORIES), None)
+    if bad is not None:
         raise errors.InvalidFilename(
-            "The file name contains control characters (such as a newline or tab). Rename the file and try again."
+            f"The file name contains the control or invisible character U+{ord(bad):04X} (characters such as "
+            "a newline, a tab or a text-direction override are refused). Rename the file and try again."
         )
 
 
@@ -198,18 +203,19 @@ def part_count(size: int, settings: Settings) -> int:
     return math.ceil(size / part_size_for(size, settings))
 
 
+def _part_url(presigner, settings: Settings, key: str, upload_id: str, number: int) -> dict:
+    return {
+        "part_number": number,
+        "url": presigner.generate_presigned_url(
+            "upload_part",
+            Params={"Bucket": settings.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+            ExpiresIn=settings.url_ttl_seconds,
+        ),
+    }
+
+
 def _multipart(presigner, settings: Settings, key: str, upload_id: str, size: int, complete_url: str) -> dict:
-    parts = [
-        {
-            "part_number": number,
-            "url": presigner.generate_presigned_url(
-                "upload_part",
-                Params={"Bucket": settings.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
-                ExpiresIn=settings.url_ttl_seconds,
-            ),
-        }
-        for number in range(1, part_count(size, settings) + 1)
-    ]
+    parts = [_part_url(presigner, settings, key, upload_id, n) for n in range(1, part_count(size, settings) + 1)]
     return {
         "method": "MULTIPART",
         "part_size": part_size_for(size, settings),
@@ -250,6 +256,64 @@ def rescore(job_id: str, body: Any, settings: Settings, *, store: JobStore, s3) 
     return jobs.public_view(store.get(new_id))
 
 
+# -- resuming a multipart upload --------------------------------------------------------
+
+def upload_parts(job_id: str, settings: Settings, *, store: JobStore, s3, presigner, complete_url: str) -> dict:
+    """The parts S3 already holds for the job's open multipart upload, and fresh pre-signed
+    URLs for the others: what a client needs to resume an upload and send only what is missing.
+
+    A part S3 holds with the wrong size (another file's, or cut short) counts as missing:
+    uploading it again replaces it."""
+    job = _open_multipart(job_id, store)
+    size = job["size"]
+    part_size, count = part_size_for(size, settings), part_count(size, settings)
+    held = {}
+    try:
+        for page in s3.get_paginator("list_parts").paginate(
+                Bucket=settings.bucket, Key=job["key"], UploadId=job["upload_id"]):
+            for part in page.get("Parts", []):
+                held[part["PartNumber"]] = part
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
+        raise errors.UploadNotPending(
+            "This job's multipart upload no longer exists (it was completed or abandoned). "
+            "Create a new job to upload again."
+        ) from None
+    uploaded, missing = [], []
+    for number in range(1, count + 1):
+        expected = min(part_size, size - (number - 1) * part_size)
+        part = held.get(number)
+        if part is not None and part.get("Size") == expected:
+            uploaded.append({"part_number": number, "etag": part["ETag"], "size": expected})
+        else:
+            missing.append(_part_url(presigner, settings, job["key"], job["upload_id"], number))
+    return {
+        "job_id": job_id,
+        "part_size": part_size,
+        "part_count": count,
+        "uploaded": uploaded,
+        "missing": missing,
+        "complete_url": complete_url,
+    }
+
+
+def _open_multipart(job_id: str, store: JobStore) -> dict:
+    """The job, if its multipart upload is still open; else the error that says why not."""
+    job = store.get(job_id)
+    if job is None:
+        raise errors.JobNotFound()
+    if not job.get("upload_id"):
+        raise errors.NotMultipartUpload(
+            "This job's upload is a single pre-signed POST; there are no parts."
+        )
+    if job["status"] != Status.AWAITING_UPLOAD:
+        raise errors.UploadNotPending(
+            f"This job's upload is no longer open (the job is {job['status']}). Create a new job to upload again."
+        )
+    return job
+
+
 # -- completing a multipart upload ------------------------------------------------------
 
 COMPLETE_EXAMPLE = '{"parts": [{"part_number": 1, "etag": "\\"9b2cf535f27731c974343645a3985328\\""}]}'
@@ -259,17 +323,7 @@ def complete_upload(job_id: str, body: Any, settings: Settings, *, store: JobSto
     """Complete the job's multipart upload from the parts the client uploaded; then the job
     is ``queued``. A parts list S3 cannot use aborts the upload and fails the job: its parts
     are discarded, and the client starts again with a new job."""
-    job = store.get(job_id)
-    if job is None:
-        raise errors.JobNotFound()
-    if not job.get("upload_id"):
-        raise errors.NotMultipartUpload(
-            "This job's upload is a single pre-signed POST; there is nothing to complete."
-        )
-    if job["status"] != Status.AWAITING_UPLOAD:
-        raise errors.UploadNotPending(
-            f"This job's upload is no longer open (the job is {job['status']}). Create a new job to upload again."
-        )
+    job = _open_multipart(job_id, store)
     fields = _object_with_fields(body, {"parts": list}, example=COMPLETE_EXAMPLE)
     try:
         parts = _parse_parts(fields["parts"], expected=part_count(job["size"], settings))

@@ -26,6 +26,7 @@ from tests.helpers import ROOT
 JOBS = "/v1/jobs"
 COMPLETE = "/v1/jobs/{job_id}/upload/complete"
 CANCEL = "/v1/jobs/{job_id}/cancel"
+PARTS = "/v1/jobs/{job_id}/upload/parts"
 JOB = "/v1/jobs/{job_id}"
 LARGE = 11 * MIB
 
@@ -75,6 +76,25 @@ def test_the_document_is_valid_openapi():
     validate(openapi_contract.spec())
 
 
+def test_the_documented_file_name_pattern_refuses_what_the_service_refuses():
+    """Every code point the service refuses in a file name (control and format characters,
+    as this Python's Unicode data has them) and no other is outside the document's pattern."""
+    import re
+    import unicodedata
+
+    from presign_service.uploads import FORBIDDEN_CATEGORIES
+
+    pattern = re.compile(openapi_contract.spec()["components"]["schemas"]["NewJob"]["properties"]["filename"]
+                         ["pattern"])
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        category = unicodedata.category(char)
+        if category == "Cs":
+            continue  # lone surrogates cannot be written in JSON text the schema sees
+        refused = pattern.search(f"a{char}b.mp4") is None  # JSON Schema patterns search
+        assert refused == (category in FORBIDDEN_CATEGORIES), f"U+{code:04X} {category}"
+
+
 def test_every_route_is_documented_and_every_documented_route_exists(contract_settings):
     routes = set()
     for app in (create_presign_app(contract_settings), create_score_app(contract_settings)):
@@ -116,6 +136,11 @@ def test_a_multipart_upload_is_completed_and_queued(services):
         put = requests.put(part["url"], data=data[start:start + upload["part_size"]])
         assert put.status_code == 200
         parts.append({"part_number": part["part_number"], "etag": put.headers["ETag"]})
+
+    listed = requests.get(upload["complete_url"].replace("/complete", "/parts"))
+    openapi_contract.check("GET", PARTS, listed)
+    assert [p["etag"] for p in listed.json()["uploaded"]] == [p["etag"] for p in parts]
+    assert listed.json()["missing"] == []
 
     completed = requests.post(upload["complete_url"], json={"parts": parts})
     openapi_contract.check("POST", COMPLETE, completed)
@@ -177,6 +202,10 @@ ERRORS = [
      "unsupported_media_type"),
     ("GET", JOBS, JOBS, {}, 405, "method_not_allowed"),
     ("POST", COMPLETE, f"/v1/jobs/{'f' * 32}/upload/complete", {"json": {"parts": []}}, 404, "job_not_found"),
+    ("GET", PARTS, f"/v1/jobs/{'f' * 32}/upload/parts", {}, 404, "job_not_found"),
+    ("POST", PARTS, f"/v1/jobs/{'f' * 32}/upload/parts", {}, 405, "method_not_allowed"),
+    ("POST", JOBS, JOBS, {"json": {"filename": "evil\u202egnp.mp4", "content_type": "video/mp4", "size": 1}},
+     400, "invalid_filename"),
     ("GET", JOB, f"/v1/jobs/{'f' * 32}", {}, 404, "job_not_found"),
     ("GET", JOB, "/v1/jobs/..%2F..%2Fetc%2Fpasswd", {}, 404, "job_not_found"),
     ("GET", JOB, f"/v1/jobs/{'f' * 32}", {"params": {"wait": "30"}}, 400, "invalid_wait"),

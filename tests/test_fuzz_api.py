@@ -64,6 +64,11 @@ include-operation-id = "getJob"
 "query.wait" = {{ dictionary = "short-waits", probability = 0.8 }}
 
 [[operations]]
+include-operation-id = "uploadParts"
+[operations.parameters]
+"path.job_id" = {{ dictionary = "open-uploads", probability = 0.8 }}
+
+[[operations]]
 include-operation-id = "completeUpload"
 # A parts list can fit the schema and still not fit the upload (a part missing): that is
 # the documented 400 invalid_parts, not a valid request refused.

@@ -278,6 +278,64 @@ def test_parts_lists_that_cannot_be_right(presign, store, parts):
     assert store.get(job["job_id"])["status"] == "failed"
 
 
+def parts_of(job: dict) -> requests.Response:
+    return requests.get(job["upload"]["complete_url"].replace("/complete", "/parts"))
+
+
+def test_the_parts_list_names_what_s3_holds_and_signs_the_rest_anew(presign, api_settings):
+    # GIVEN a 3-part upload of which parts 1 and 3 reached S3
+    data = bytes(range(256)) * (LARGE // 256)
+    body = new_job(presign, size=LARGE)
+    upload = body["upload"]
+    sent = put_parts({**upload, "parts": [upload["parts"][0], upload["parts"][2]]}, data)
+
+    # WHEN the client asks what is missing
+    response = parts_of(body)
+
+    # THEN the held parts come with their ETags, the missing one with a fresh URL that works
+    assert response.status_code == 200, response.text
+    listing = response.json()
+    assert listing["job_id"] == body["job_id"]
+    assert (listing["part_size"], listing["part_count"]) == (upload["part_size"], 3)
+    assert listing["complete_url"] == upload["complete_url"]
+    assert listing["uploaded"] == [
+        {"part_number": 1, "etag": sent[0]["etag"], "size": upload["part_size"]},
+        {"part_number": 3, "etag": sent[1]["etag"], "size": LARGE - 2 * upload["part_size"]},
+    ]
+    assert [p["part_number"] for p in listing["missing"]] == [2]
+    resent = put_parts({**upload, "parts": listing["missing"]}, data)
+    parts = sorted(sent + resent, key=lambda p: p["part_number"])
+    done = requests.post(listing["complete_url"], json={"parts": parts})
+    assert done.status_code == 200, done.text
+    assert (parts_of(body).status_code, error_of(parts_of(body))) == (409, "upload_not_pending")
+
+
+def test_a_part_of_the_wrong_size_counts_as_missing(presign):
+    body = new_job(presign, size=LARGE)
+    first = body["upload"]["parts"][0]
+    assert requests.put(first["url"], data=b"short").status_code == 200
+
+    listing = parts_of(body).json()
+
+    assert listing["uploaded"] == []
+    assert [p["part_number"] for p in listing["missing"]] == [1, 2, 3]
+
+
+def test_the_parts_of_unknown_single_post_and_abandoned_jobs(presign, api_settings, s3, store):
+    unknown = requests.get(f"{presign}/v1/jobs/{'0' * 32}/upload/parts")
+    assert (unknown.status_code, error_of(unknown)) == (404, "job_not_found")
+    single = requests.get(f"{presign}/v1/jobs/{new_job(presign)['job_id']}/upload/parts")
+    assert (single.status_code, error_of(single)) == (409, "not_multipart_upload")
+
+    # An upload aborted behind the job's back (the bucket's lifecycle rule) is no longer open.
+    job = new_job(presign, size=LARGE)
+    record = store.get(job["job_id"])
+    s3.abort_multipart_upload(Bucket=api_settings.bucket, Key=record["key"], UploadId=record["upload_id"])
+    aborted = parts_of(job)
+    assert (aborted.status_code, error_of(aborted)) == (409, "upload_not_pending")
+    assert "Create a new job" in aborted.json()["error"]["message"]
+
+
 def test_complete_for_unknown_or_single_post_jobs(presign):
     unknown = requests.post(f"{presign}/v1/jobs/{'0' * 32}/upload/complete", json={"parts": []})
     assert (unknown.status_code, error_of(unknown)) == (404, "job_not_found")
@@ -388,6 +446,13 @@ def without(field: str) -> dict:
     ({**GOOD, "filename": "dive\n.mp4"}, 400, "invalid_filename"),
     ({**GOOD, "filename": "dive\x00.mp4"}, 400, "invalid_filename"),
     ({**GOOD, "filename": "dive\x7f.mp4"}, 400, "invalid_filename"),
+    # Format characters (Unicode Cf): bidirectional overrides and isolates, invisible ones.
+    ({**GOOD, "filename": "evil\u202egnp.mp4"}, 400, "invalid_filename"),
+    ({**GOOD, "filename": "dive\u200b.mp4"}, 400, "invalid_filename"),
+    ({**GOOD, "filename": "dive\u200f.mp4"}, 400, "invalid_filename"),
+    ({**GOOD, "filename": "\u2066dive.mp4\u2069"}, 400, "invalid_filename"),
+    ({**GOOD, "filename": "dive\ufeff.mp4"}, 400, "invalid_filename"),
+    ({**GOOD, "filename": "dive\U000e0041.mp4"}, 400, "invalid_filename"),
     ('{"filename": "\\ud800.mp4", "content_type": "video/mp4", "size": 1000}', 400, "invalid_filename"),
 ])
 def test_bad_new_job_requests(presign, api_settings, body, status, code):

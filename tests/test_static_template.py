@@ -248,6 +248,7 @@ def test_what_each_function_may_do(resources):
         "s3:AbortMultipartUpload",
         "s3:GetObject",  # "score from here" copies an upload to the new job's key
         "s3:DeleteObject",  # cancel
+        "s3:ListMultipartUploadParts",  # GET /v1/jobs/{id}/upload/parts
     }
     assert actions_on(resources, "PresignFunctionRole", results) == set()
     # A read never writes: the score service only reads the table and signs filmstrip links.
