@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import pytest
 
 from divescore.client.api import ApiClient
 from divescore.client.report import UNTRAINED_NOTE
+from tests.stack_support import small_clip
 from tests.videos import make_large_video, make_random_bytes, make_video
 
 pytestmark = pytest.mark.stack
@@ -151,3 +153,58 @@ def test_cancel_cancels_once_and_refuses_a_finished_job(stack, videos):
     finished = divescore(stack, "cancel", json.loads(scored.stdout)["job_id"])
     assert finished.returncode == 1 and "already succeeded" in finished.stderr
     assert divescore(stack, "cancel", secrets.token_hex(16)).returncode == 2
+
+
+# -- several videos: followed together, ranked ----------------------------------------------
+
+def test_several_videos_are_followed_together_and_ranked_with_a_csv(stack, videos, tmp_path):
+    # GIVEN three videos the function can score (different content, so different scores)
+    clips = [small_clip(tmp_path / f"dive-{n}.mp4", offset=7 * n) for n in range(3)]
+    table = tmp_path / "ranking.csv"
+
+    result = divescore(stack, "submit", *map(str, clips), "--csv", str(table))
+
+    # THEN every job succeeded, the table ranks them by the scores the API gives, and so does the CSV
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(table.open(encoding="utf-8")))
+    assert [r["file"] for r in rows] != [] and sorted(r["file"] for r in rows) == sorted(map(str, clips))
+    api = ApiClient(stack.presign_url, stack.score_url)
+    scores = {r["file"]: api.get_job(r["job_id"]).job["score"] for r in rows}
+    assert [float(r["score"]) for r in rows] == [scores[r["file"]] for r in rows]  # exactly the API's numbers
+    assert [float(r["score"]) for r in rows] == sorted(scores.values(), reverse=True)
+    assert [r["rank"] for r in rows] == ["1", "2", "3"]
+    assert {r["status"] for r in rows} == {"succeeded"}
+    printed = result.stdout.split("\n\n")[-1].splitlines()
+    assert printed[0].split() == ["rank", "score", "video"]
+    assert [line.split()[2] for line in printed[1:]] == [r["file"] for r in rows]
+    assert [line.split()[1] for line in printed[1:]] == [f"{float(r['score']):.2f}" for r in rows]
+
+
+def test_a_batch_with_a_failed_job_exits_1_and_ranks_it_last(stack, videos, tmp_path):
+    table = tmp_path / "ranking.csv"
+
+    result = divescore(stack, "submit", str(videos["broken"]), str(videos["small"]), "--csv", str(table))
+
+    assert result.returncode == 1, result.stderr
+    rows = list(csv.DictReader(table.open(encoding="utf-8")))
+    assert [(r["file"], r["rank"], r["status"]) for r in rows] == [
+        (str(videos["small"]), "1", "succeeded"), (str(videos["broken"]), "", "failed"),
+    ]
+    assert rows[1]["error_code"] == stack.store.get(rows[1]["job_id"])["error"]["code"]
+    table_lines = [line.split() for line in result.stdout.split("\n\n")[-1].splitlines()]
+    assert table_lines[-1] == ["-", "-", str(videos["broken"]), "failed:", rows[1]["error_code"]]
+
+
+def test_a_refused_file_in_a_batch_exits_2_and_the_others_are_still_scored(stack, videos, tmp_path):
+    table = tmp_path / "ranking.csv"
+
+    result = divescore(stack, "submit", "--json", str(videos["small"]), str(videos["text"]), "--csv", str(table))
+
+    assert result.returncode == 2, result.stderr
+    scored, refused = (json.loads(line) for line in result.stdout.splitlines())
+    assert scored["status"] == "succeeded"
+    assert (refused["status"], refused["error"]["code"]) == ("refused", "unsupported_media_type")
+    rows = list(csv.DictReader(table.open(encoding="utf-8")))
+    assert [(r["file"], r["status"], r["error_code"]) for r in rows] == [
+        (str(videos["small"]), "succeeded", ""), (str(videos["text"]), "refused", "unsupported_media_type"),
+    ]

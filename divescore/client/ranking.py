@@ -1,0 +1,78 @@
+"""The competition view of several videos: ranked by score, as a table for a terminal and as
+CSV. The page's CSV (web/ranking.js) has the same columns and writes scores the same way
+(the shortest text that reads back as the API's number)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO
+
+CSV_COLUMNS = ("rank", "file", "score", "status", "job_id", "error_code", "error_message")
+
+
+@dataclass(frozen=True)
+class Row:
+    rank: int | None  # None for a video without a score
+    file: str
+    score: float | None
+    status: str
+    job_id: str | None
+    error_code: str = ""
+    error_message: str = ""
+
+
+def rank(results: Iterable[tuple[str, dict]]) -> list[Row]:
+    """``(file, job)`` pairs (a job as the API shows it, or a refused file's
+    ``{"status", "error"}``) ranked by score, highest first; equal scores share a rank
+    (1, 2, 2, 4). Videos without a score follow, in the order given."""
+    scored, unscored = [], []
+    for file, job in results:
+        error = job.get("error") or {}
+        score = job.get("score") if job.get("status") == "succeeded" else None
+        row = (file, score, job.get("status", "unknown"), job.get("job_id"), error.get("code", ""),
+               error.get("message", ""))
+        (scored if score is not None else unscored).append(row)
+    scored.sort(key=lambda r: -r[1])
+    rows, previous, place = [], None, 0
+    for index, row in enumerate(scored, start=1):
+        if row[1] != previous:
+            place, previous = index, row[1]
+        rows.append(Row(place, *row))
+    rows.extend(Row(None, *row) for row in unscored)
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    """A plain-text table: rank, score (2 decimals), file, and status or error for the rest."""
+    lines = [("rank", "score", "video", "")]
+    for row in rows:
+        if row.rank is not None:
+            lines.append((str(row.rank), f"{row.score:.2f}", row.file, ""))
+        else:
+            note = f"{row.status}: {row.error_code}" if row.error_code else row.status
+            lines.append(("-", "-", row.file, note))
+    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+    out = []
+    for rank_text, score, file, note in lines:
+        text = f"{rank_text:>{widths[0]}}  {score:>{widths[1]}}  {file:<{widths[2]}}  {note}"
+        out.append(text.rstrip())
+    return "\n".join(out)
+
+
+def number_text(value: float) -> str:
+    """The shortest text that reads back as ``value``, as JavaScript's ``String(value)`` writes
+    it for a score (``71.38``, ``71`` rather than ``71.0``)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def write_csv(rows: list[Row], file: IO[str]) -> None:
+    writer = csv.writer(file, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow([
+            "" if row.rank is None else row.rank, row.file, "" if row.score is None else number_text(row.score),
+            row.status, row.job_id or "", row.error_code, row.error_message,
+        ])

@@ -1,0 +1,48 @@
+"""The ranked table of several videos: order, shared ranks, the videos without a score, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from divescore.client.ranking import CSV_COLUMNS, format_table, number_text, rank, write_csv
+
+
+def scored(job_id: str, score: float) -> dict:
+    return {"job_id": job_id, "status": "succeeded", "score": score}
+
+
+def test_videos_are_ranked_by_score_and_equal_scores_share_a_rank():
+    rows = rank([("a.mp4", scored("a", 50.0)), ("b.mp4", scored("b", 71.38)), ("c.mp4", scored("c", 50.0)),
+                 ("d.mp4", scored("d", 12.5))])
+
+    assert [(r.rank, r.file) for r in rows] == [(1, "b.mp4"), (2, "a.mp4"), (2, "c.mp4"), (4, "d.mp4")]
+
+
+def test_videos_without_a_score_follow_in_the_order_given():
+    failed = {"job_id": "f", "status": "failed", "error": {"code": "not_a_video", "message": "Not a video."}}
+    refused = {"job_id": None, "status": "refused", "error": {"code": "unsupported_media_type", "message": "No."}}
+
+    rows = rank([("f.mp4", failed), ("ok.mp4", scored("o", 1.0)), ("r.txt", refused)])
+
+    assert [(r.rank, r.file, r.status, r.error_code) for r in rows] == [
+        (1, "ok.mp4", "succeeded", ""), (None, "f.mp4", "failed", "not_a_video"),
+        (None, "r.txt", "refused", "unsupported_media_type"),
+    ]
+    table = format_table(rows).splitlines()
+    assert table[0].split() == ["rank", "score", "video"]
+    assert table[1].split() == ["1", "1.00", "ok.mp4"]
+    assert table[2].split() == ["-", "-", "f.mp4", "failed:", "not_a_video"]
+
+
+def test_the_csv_carries_the_apis_numbers_exactly():
+    score = 71.38123456789012
+    out = io.StringIO()
+    write_csv(rank([("a, b.mp4", scored("a", score)), ("c.mp4", scored("c", 70.0))]), out)
+
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert float(rows[0]["score"]) == score
+    assert rows[0]["file"] == "a, b.mp4"
+    assert rows[1]["score"] == "70"  # as JavaScript's String(70) writes it, like the page's CSV
+    assert number_text(0.1) == "0.1"
