@@ -38,6 +38,9 @@ def page_config(settings: Settings) -> dict:
         "max_upload_bytes": settings.max_upload_bytes,
         "content_types": list(settings.content_types),
         "long_poll_seconds": min(LONG_POLL_SECONDS, settings.max_wait_seconds),
+        # How long scoring may take, so the page can say when a job is late and what to do.
+        "function_timeout_seconds": settings.function_timeout_seconds,
+        "max_receive_count": settings.max_receive_count,
     }
 
 

@@ -319,13 +319,22 @@ class TcpGate:
                 self._connections |= {client, upstream}
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
 
+    def _passes(self, connection: dict, data: bytes) -> bool:
+        """Whether ``data`` from the client goes on; False resets the connection. ``connection``
+        is this connection's own scratch space. Subclasses cut connections their own way."""
+        return True
+
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        connection: dict = {}
         try:
             while True:
                 readable, _, _ = select.select([a, b], [], [], 1)
                 for sock in readable:
                     data = sock.recv(65536)
                     if not data:
+                        return
+                    if sock is a and not self._passes(connection, data):
+                        connection["reset"] = True
                         return
                     (b if sock is a else a).sendall(data)
         except (OSError, ValueError):
@@ -334,6 +343,8 @@ class TcpGate:
             with self._lock:
                 self._connections -= {a, b}
             for sock in (a, b):
+                if connection.get("reset"):
+                    _reset(sock)
                 with contextlib.suppress(OSError):
                     sock.close()
 

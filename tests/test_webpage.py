@@ -38,6 +38,8 @@ def test_config_carries_the_api_addresses_and_limits_from_the_settings(client):
         "max_upload_bytes": 123_000_000,
         "content_types": ["video/mp4", "video/webm"],
         "long_poll_seconds": 12,  # never longer than the service allows
+        "function_timeout_seconds": 300,
+        "max_receive_count": 3,
     }
 
 
@@ -47,7 +49,7 @@ def test_the_page_and_its_modules_are_served_with_a_strict_script_policy(client)
     assert '<script type="module" src="app.js">' in page.get_data(as_text=True)
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Content-Type-Options"] == "nosniff"
-    for module in ("app.js", "api.js", "upload.js", "format.js", "meter.js", "chart.js"):
+    for module in ("app.js", "api.js", "upload.js", "format.js", "meter.js", "chart.js", "store.js", "ranking.js"):
         response = client.get(f"/{module}")
         assert response.status_code == 200, module
         assert response.mimetype == "text/javascript", module  # browsers refuse modules of other types
@@ -99,7 +101,7 @@ def test_python_m_divescore_webpage_serves_the_page_with_settings_from_the_envir
             assert config["presign_api_url"] == "http://presign.example"
             assert config["score_api_url"] == "http://score.example"
             assert config["max_upload_bytes"] == 5_000_000
-            assert "Choose a video" in requests.get(base, timeout=5).text
+            assert "Choose videos" in requests.get(base, timeout=5).text
         finally:
             process.terminate()
             process.wait(10)

@@ -1,4 +1,5 @@
-// The HTTP API v1 (docs/api.md): create a job, complete a multipart upload, cancel and follow a job, rescore it.
+// The HTTP API v1 (docs/api.md): create a job, list and complete a multipart upload's parts,
+// cancel, read and follow a job, rescore it.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -85,16 +86,23 @@ export function createApi(config) {
 
     cancelJob: (jobId) => postJson(`${presign}/v1/jobs/${encodeURIComponent(jobId)}/cancel`, {}),
 
+    // The parts S3 holds for the job's open multipart upload, and fresh URLs for the missing ones.
+    uploadParts: async (jobId, signal) =>
+      (await request(`${presign}/v1/jobs/${encodeURIComponent(jobId)}/upload/parts`, { signal })).body,
+
+    getJob: async (jobId, signal) =>
+      (await request(`${score}/v1/jobs/${encodeURIComponent(jobId)}?wait=0`, { signal })).body,
+
     // Long-polls the job until it succeeds or fails, calling onChange with each new version.
     // Errors the service may recover from are retried with back-off; an unknown job is final.
-    async followJob(jobId, { onChange = () => {}, signal, wait = config.long_poll_seconds ?? 20 } = {}) {
+    async followJob(jobId, { onChange = () => {}, signal, wait = () => config.long_poll_seconds ?? 20 } = {}) {
       let etag = null;
       let delays = backoffDelays();
       for (;;) {
         if (signal?.aborted) throw new Stopped("stopped");
         try {
           // Without an ETag the service would hold even a finished job: the first read is at once.
-          const url = `${score}/v1/jobs/${encodeURIComponent(jobId)}?wait=${etag ? wait : 0}`;
+          const url = `${score}/v1/jobs/${encodeURIComponent(jobId)}?wait=${etag ? wait() : 0}`;
           const headers = etag ? { "If-None-Match": etag } : {};
           const { response, body } = await request(url, { headers, signal });
           delays = backoffDelays();

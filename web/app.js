@@ -1,14 +1,25 @@
-// The page: pick or drop a video, check it, upload it straight to storage, follow the job,
-// show the score. Where the APIs are and the upload limits come from /config.json.
+// The page: pick or drop one or more videos, check each, upload them straight to storage (a
+// few at a time), follow each job and show its score; several videos end in a table ranked by
+// score. The followed jobs are in the address (?job=ID, or ?jobs=ID,ID,... for several), so a
+// reload resumes following them, uploads included, and the link can be shared. Where the APIs
+// are and the upload limits come from /config.json.
 
 import { ApiError, Stopped, createApi } from "./api.js";
 import { clipChart } from "./chart.js";
-import { checkFile, formatBytes, formatDuration, formatPercent, typeNames } from "./format.js";
+import { checkFile, formatBytes, formatDuration, formatPercent, quote, typeNames, visibleName } from "./format.js";
 import { createRateMeter } from "./meter.js";
-import { UploadCancelled, startUpload } from "./upload.js";
+import { rank, toCsv } from "./ranking.js";
+import { dropFile, dropStaleFiles, forgetJob, getJob, keepFile, keptFile, recentJobs, rememberJob } from "./store.js";
+import { UploadCancelled, UploadExpired, startUpload } from "./upload.js";
 
 const $ = (id) => document.getElementById(id);
-const PANELS = ["pick", "uploading", "scoring", "result", "failure"];
+const PANELS = ["pick", "needs-file", "uploading", "scoring", "result", "failure", "batch"];
+const FINAL = new Set(["succeeded", "failed", "refused", "canceled", "lost"]);
+const PARALLEL_UPLOADS = 2; // videos uploading at once
+const LONG_POLLS = 5; // jobs long-polled at once; with more, each poll is short (a browser opens 6 connections a host)
+const QUEUED_SLOW_S = 120;
+const UPLOAD_CANCELLED = "The upload was cancelled.";
+const AWAITING_SLOW_S = 60;
 
 const STAGES = {
   awaiting_upload: "Waiting for the upload to register…",
@@ -18,7 +29,129 @@ const STAGES = {
   scoring: "Running the model",
 };
 
-let current = null; // {cancel()} of the upload or job being followed
+let config = null;
+let api = null;
+let items = []; // the videos on the page now
+let batch = false; // several videos: the list and the ranking, rather than the single panels
+
+// -- one video -------------------------------------------------------------------------------
+
+class Item {
+  constructor({ file = null, jobId = null, entry = null }) {
+    this.file = file;
+    this.jobId = jobId;
+    this.name = file?.name ?? entry?.filename ?? jobId;
+    this.size = file?.size ?? entry?.size ?? 0;
+    this.state = "waiting"; // waiting, uploading, following, needs-file, or one of FINAL
+    this.job = null; // the job as the API last showed it
+    this.message = ""; // why it was refused or failed
+    this.uploaded = { done: 0, total: this.size, text: "" };
+    this.transfer = null;
+    this.controller = new AbortController();
+    this.phase = null; // status/stage, and since when (ms) the page has seen it
+    this.phaseSince = 0;
+    this.progressStart = null; // [ms, progress] at the first progress seen while processing
+  }
+
+  get final() {
+    return FINAL.has(this.state);
+  }
+
+  see(job) {
+    this.job = job;
+    if (job.filename) this.name = job.filename;
+    const phase = `${job.status}/${job.stage ?? ""}`;
+    if (phase !== this.phase) {
+      this.phase = phase;
+      this.phaseSince = performance.now();
+    }
+    if (job.status === "processing" && typeof job.progress === "number") {
+      this.progressStart ??= [performance.now(), job.progress];
+    }
+    rememberJob(this.jobId, {
+      filename: job.filename, size: job.size, status: job.status, score: job.score ?? null,
+      error_code: job.error?.code ?? null, expires_at: job.expires_at,
+    });
+  }
+
+  // Seconds of scoring left, from the progress the function reported since the page first saw it.
+  secondsLeft() {
+    const job = this.job;
+    if (!this.progressStart || job?.status !== "processing" || typeof job.progress !== "number") return NaN;
+    const [t0, p0] = this.progressStart;
+    const elapsed = (performance.now() - t0) / 1000;
+    if (elapsed < 1 || job.progress - p0 < 0.02) return NaN;
+    return (1 - job.progress) / ((job.progress - p0) / elapsed);
+  }
+}
+
+// What to say about an item: {label, fraction (null: indeterminate), note (a warning or "")}.
+function describe(item) {
+  const job = item.job;
+  switch (item.state) {
+    case "waiting":
+      return { label: "Waiting to upload…", fraction: 0, note: "" };
+    case "uploading":
+      return { label: item.uploaded.text || "Starting…", fraction: item.uploaded.total ? item.uploaded.done / item.uploaded.total : 0, note: "" };
+    case "needs-file":
+      return { label: "Choose this file again to finish its upload.", fraction: 0, note: "" };
+    case "refused":
+    case "failed":
+    case "lost":
+      return { label: item.message, fraction: null, note: "" };
+    case "canceled":
+      return { label: item.message || "Canceled.", fraction: 0, note: "" };
+    case "succeeded":
+      return { label: `Score ${job.score.toFixed(2)}`, fraction: 1, note: "" };
+    default:
+      break;
+  }
+  if (!job) return { label: STAGES.queued, fraction: null, note: "" };
+  let label = STAGES[job.stage] ?? STAGES[job.status] ?? job.status;
+  if (job.status === "queued" && job.retry) {
+    const at = new Date(job.retry.at).toLocaleTimeString();
+    label = `${job.retry.error?.message ?? "An attempt failed."} Attempt ${job.retry.attempt} of ${job.retry.of} at ${at}…`;
+  } else if (job.attempt?.number > 1) {
+    label = `${label} (attempt ${job.attempt.number} of ${job.attempt.of})`;
+  }
+  const waited = (performance.now() - item.phaseSince) / 1000;
+  if (job.status === "processing" && typeof job.progress === "number") {
+    const parts = [label, formatPercent(job.progress)];
+    const left = item.secondsLeft();
+    if (Number.isFinite(left)) parts.push(`about ${formatDuration(left)} left`);
+    const limit = config.function_timeout_seconds ?? 300;
+    const note = waited > limit + 30
+      ? `Scoring has taken longer than the scoring function may run (${formatDuration(limit)}): its runtime may `
+        + `have stopped. The job is retried by itself (up to ${config.max_receive_count ?? 3} attempts in all) or `
+        + "marked failed. You can close this page and come back with its link."
+      : "";
+    return { label: parts.join(" · "), fraction: job.progress, note };
+  }
+  let note = "";
+  if (job.status === "queued" && waited > QUEUED_SLOW_S) {
+    note = `Still waiting in the queue after ${formatDuration(waited)}: the scoring service is busy or not `
+      + "running. You can close this page and come back with its link; if the job is still queued in an hour, "
+      + "try again later or tell whoever runs the service.";
+  } else if (job.status === "awaiting_upload" && item.state === "following" && waited > AWAITING_SLOW_S) {
+    note = "The video has not arrived. If it is uploading from another page or device, keep that one open; "
+      + "otherwise score it again.";
+  }
+  return { label, fraction: null, note };
+}
+
+// -- the address, the panels, announcements --------------------------------------------------
+
+function updateAddress() {
+  const ids = items.map((i) => i.jobId).filter(Boolean);
+  const query = !ids.length ? "" : batch ? `?jobs=${ids.join(",")}` : `?job=${ids[0]}`;
+  history.replaceState(null, "", `${location.pathname}${query}`);
+  const line = $("job-line");
+  line.hidden = batch || ids.length !== 1;
+  if (!line.hidden) {
+    $("job-id").textContent = ids[0];
+    $("job-link").href = `?job=${ids[0]}`;
+  }
+}
 
 function show(panel, { focus = true } = {}) {
   for (const id of PANELS) $(id).hidden = id !== panel;
@@ -41,107 +174,74 @@ function showPickNote(message) {
   $("pick-note").hidden = !message;
 }
 
-function fail(message) {
-  $("failure-message").textContent = message;
-  show("failure");
-  announce(`The video could not be scored: ${message}`);
+function uploading() {
+  return items.some((i) => i.state === "uploading");
 }
 
 function reset() {
-  current = null;
+  for (const item of items) item.controller.abort();
+  items = [];
+  batch = false;
+  updateAddress();
   $("file-input").value = "";
   showPickError("");
+  showRecent();
   show("pick");
   announce("Choose a video.");
 }
 
-// -- uploading -------------------------------------------------------------------------------
+// -- the single-video panels -----------------------------------------------------------------
 
-function uploadProgress(file) {
-  const meter = createRateMeter(file.size);
-  return (done, total) => {
-    const bar = $("upload-bar");
-    bar.value = total ? done / total : 0;
-    const { bytesPerSecond, secondsLeft } = meter.sample(done);
-    const parts = [`${formatBytes(done)} of ${formatBytes(total)}`, formatPercent(total ? done / total : 0)];
-    if (Number.isFinite(bytesPerSecond)) parts.push(`${formatBytes(bytesPerSecond)}/s`);
-    if (Number.isFinite(secondsLeft) && done < total) parts.push(`${formatDuration(secondsLeft)} left`);
-    $("upload-text").textContent = parts.join(" · ");
-  };
-}
-
-async function upload(api, file, contentType) {
-  $("upload-name").textContent = file.name;
-  $("upload-bar").value = 0;
-  $("upload-text").textContent = `0 B of ${formatBytes(file.size)} · 0%`;
-  show("uploading");
-  announce(`Uploading ${file.name}.`);
-
-  let cancelled = false;
-  current = { cancel: () => { cancelled = true; } };
-  const job = await api.createJob({ filename: file.name, contentType, size: file.size });
-  if (cancelled) throw new UploadCancelled();
-  const progress = uploadProgress(file);
-  const transfer = startUpload(job, file, { completeUpload: api.completeUpload, onProgress: progress });
-  current = transfer;
-  try {
-    await transfer.done;
-  } catch (error) {
-    // The job goes too: its multipart upload is aborted, and a late upload is ignored.
-    if (error instanceof UploadCancelled) api.cancelJob(job.job_id).catch(() => {});
-    throw error;
-  }
-  progress(file.size, file.size);
-  return job;
-}
-
-// -- scoring ---------------------------------------------------------------------------------
-
-function showJob(job, problem) {
-  const bar = $("job-bar");
-  if (problem) {
-    $("stage-text").textContent = "The scoring service did not answer; trying again…";
-    return;
-  }
-  let label = STAGES[job.stage] ?? STAGES[job.status] ?? job.status;
-  if (job.status === "queued" && job.retry) {
-    const at = new Date(job.retry.at).toLocaleTimeString();
-    label = `${job.retry.error?.message ?? "An attempt failed."} Attempt ${job.retry.attempt} of ${job.retry.of} at ${at}…`;
-  } else if (job.attempt?.number > 1) {
-    label = `${label} (attempt ${job.attempt.number} of ${job.attempt.of})`;
-  }
-  if (job.status === "processing" && typeof job.progress === "number") {
-    bar.value = job.progress;
-    $("stage-text").textContent = `${label} · ${formatPercent(job.progress)}`;
+function renderSingle(item) {
+  const { label, fraction, note } = describe(item);
+  if (item.state === "uploading" || (item.state === "waiting" && item.file)) {
+    $("upload-name").textContent = visibleName(item.name);
+    $("upload-bar").value = fraction ?? 0;
+    $("upload-text").textContent = label;
+    if (document.body.dataset.state !== "uploading") {
+      show("uploading");
+      announce(`Uploading ${quote(item.name)}.`);
+    }
+  } else if (item.state === "following") {
+    $("scoring-name").textContent = visibleName(item.name);
+    const bar = $("job-bar");
+    if (fraction === null) bar.removeAttribute("value"); // indeterminate until the function reports progress
+    else bar.value = fraction;
+    $("stage-text").textContent = item.problem ? "The scoring service did not answer; trying again…" : label;
+    $("scoring-note").textContent = note;
+    $("scoring-note").hidden = !note;
+    if (document.body.dataset.state !== "scoring") show("scoring");
+    const phase = `${item.phase}`;
+    if (phase !== renderSingle.lastPhase) {
+      renderSingle.lastPhase = phase;
+      announce(label.replace(/…$/, ".").split(" · ")[0]);
+    }
+  } else if (item.state === "needs-file") {
+    $("needs-file-name").textContent = visibleName(item.name);
+    if (document.body.dataset.state !== "needs-file") show("needs-file");
+  } else if (item.state === "succeeded") {
+    showResult(item);
+  } else if (item.state === "refused") {
+    reset();
+    showPickError(item.message);
+    announce(item.message);
+  } else if (item.state === "canceled") {
+    const upload = item.message === UPLOAD_CANCELLED;
+    reset();
+    showPickNote(upload ? UPLOAD_CANCELLED : "The job was canceled.");
+    announce(upload ? "Upload cancelled. Choose a video." : "Job canceled. Choose a video.");
   } else {
-    bar.removeAttribute("value"); // indeterminate until the function reports progress
-    $("stage-text").textContent = label;
-  }
-  const phase = `${job.status}/${job.stage ?? ""}`;
-  if (phase !== showJob.lastPhase) {
-    showJob.lastPhase = phase;
-    announce(label.replace(/…$/, "."));
+    $("failure-name").textContent = visibleName(item.name);
+    $("failure-message").textContent = item.message;
+    show("failure");
+    announce(`The video could not be scored: ${item.message}`);
   }
 }
 
-async function score(api, job, file) {
-  $("scoring-name").textContent = file.name;
-  showJob({ status: "queued" });
-  show("scoring");
-  const controller = new AbortController();
-  current = {
-    // Cancel on the server; the job followed then ends canceled (409: it ended first, and shows how).
-    // If the API cannot be reached, stop following.
-    cancel: () => api.cancelJob(job.job_id).catch((error) => { if (error.status !== 409) controller.abort(); }),
-  };
-  return api.followJob(job.job_id, { onChange: showJob, signal: controller.signal });
-}
-
-// -- the result ------------------------------------------------------------------------------
-
-function showResult(job, file) {
-  shown = { job, file };
-  $("result-name").textContent = file.name;
+function showResult(item) {
+  shown = item;
+  const job = item.job;
+  $("result-name").textContent = visibleName(item.name);
   $("score").textContent = job.score.toFixed(2);
 
   const model = job.model ?? {};
@@ -155,7 +255,7 @@ function showResult(job, file) {
   const filmstrip = $("filmstrip");
   $("filmstrip-figure").hidden = !job.filmstrip_url;
   if (job.filmstrip_url) {
-    filmstrip.alt = `${job.frames?.length ?? "Sampled"} frames of ${file.name}, in order.`;
+    filmstrip.alt = `${job.frames?.length ?? "Sampled"} frames of ${quote(item.name)}, in order.`;
     filmstrip.src = job.filmstrip_url;
   } else {
     filmstrip.removeAttribute("src");
@@ -180,7 +280,7 @@ function span(w) {
   return `${w.start_s.toFixed(2)}–${w.end_s.toFixed(2)} s`;
 }
 
-let shown = null; // {job, file} of the result on the page
+let shown = null; // the item whose result is on the page
 
 function showWindow(job) {
   const w = job.window;
@@ -200,7 +300,7 @@ function showWindow(job) {
 }
 
 function pickOnTimeline(event) {
-  const w = shown?.job.window;
+  const w = shown?.job?.window;
   if (!w) return;
   const box = $("timeline").getBoundingClientRect();
   const fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
@@ -211,75 +311,382 @@ function pickOnTimeline(event) {
   pick.hidden = false;
 }
 
-async function rescoreFromHere(api, event) {
+// A new job from the same upload, followed like any other (in the address, among the recent).
+async function rescoreFromHere(event) {
   event.preventDefault();
-  if (current || !shown) return;
+  if (!shown?.jobId || items.some((i) => !i.final)) return;
   const entry = Number($("entry-input").value);
   if (!Number.isFinite(entry) || entry < 0) return;
-  const { job, file } = shown;
   try {
-    const again = await api.rescore(job.job_id, entry);
-    const final = await score(api, again, file);
-    if (final.status === "succeeded") showResult(final, file);
-    else fail(final.error?.message ?? "The scoring function stopped without saying why.");
+    const again = await api.rescore(shown.jobId, entry);
+    start([new Item({ jobId: again.job_id, entry: { filename: shown.name, size: shown.size } })], { several: false });
   } catch (error) {
-    if (error instanceof Stopped) {
-      showResult(job, file);
-    } else if (error instanceof ApiError && error.status >= 400 && error.status < 500) {
-      show("result");
-      $("rescore-error").textContent = error.message;
-      $("rescore-error").hidden = false;
-      announce(error.message);
-    } else {
-      fail(error.message);
-    }
-  } finally {
-    current = null;
+    $("rescore-error").textContent = error.message;
+    $("rescore-error").hidden = false;
+    announce(error.message);
   }
 }
 
-// -- one file, start to end ------------------------------------------------------------------
+// -- several videos: the list and the ranking ------------------------------------------------
 
-async function handleFile(api, config, file) {
-  if (current) return; // one video at a time
-  const check = checkFile(file, config);
-  if (!check.ok) {
-    showPickError(check.message);
-    announce(check.message);
-    return;
+function element(tag, className) {
+  const node = document.createElement(tag);
+  node.className = className;
+  return node;
+}
+
+function lineOf(item) {
+  if (item.line) return item.line;
+  const li = element("li", "item");
+  const name = element("bdi", "item__name filename");
+  const bar = element("progress", "item__bar");
+  bar.max = 1;
+  const text = element("p", "item__text figures");
+  const note = element("p", "item__note message message--warning");
+  const link = element("a", "item__link");
+  link.target = "_blank"; // following it here would leave the uploads
+  const again = element("input", "item__again");
+  again.type = "file";
+  again.setAttribute("aria-label", "Choose this file again");
+  again.addEventListener("change", () => {
+    if (again.files?.[0]) chooseAgain(item, again.files[0]);
+  });
+  li.append(name, bar, text, note, link, again);
+  $("batch-list").append(li);
+  item.line = { li, name, bar, text, note, link, again };
+  return item.line;
+}
+
+function renderLine(item) {
+  const line = lineOf(item);
+  const { label, fraction, note } = describe(item);
+  line.li.dataset.state = item.state;
+  line.name.textContent = visibleName(item.name);
+  line.bar.hidden = item.final && item.state !== "succeeded";
+  if (fraction === null) line.bar.removeAttribute("value");
+  else line.bar.value = fraction;
+  line.bar.setAttribute("aria-label", `${visibleName(item.name)}: ${label}`);
+  line.text.textContent = item.problem && item.state === "following" ? "The scoring service did not answer; trying again…" : label;
+  line.note.textContent = note;
+  line.note.hidden = !note;
+  line.link.hidden = !item.jobId;
+  if (item.jobId) {
+    line.link.href = `?job=${item.jobId}`;
+    line.link.textContent = `job ${item.jobId}`;
   }
-  showPickError("");
+  line.again.hidden = item.state !== "needs-file";
+}
+
+function renderBatch() {
+  if (document.body.dataset.state !== "batch") show("batch");
+  $("batch-title").textContent = `${items.every((i) => i.final) ? "Scored" : "Scoring"} ${items.length} videos`;
+  for (const item of items) renderLine(item);
+  $("batch-cancel").hidden = items.every((i) => i.final || i.state === "needs-file");
+  const done = items.every((i) => i.final);
+  $("ranking").hidden = !done;
+  if (done && !renderBatch.ranked) {
+    renderBatch.ranked = true;
+    renderRanking();
+    announce(`All ${items.length} videos are done. The table ranks them by score.`);
+  }
+}
+
+function rankingRows() {
+  return rank(items.map((item) => ({
+    file: item.name,
+    job: item.job && FINAL.has(item.job.status) ? item.job
+      : { job_id: item.jobId, status: item.state, error: item.message ? { code: item.errorCode, message: item.message } : null },
+  })));
+}
+
+function renderRanking() {
+  const rows = rankingRows();
+  $("ranking-rows").replaceChildren(...rows.map((row) => {
+    const tr = document.createElement("tr");
+    const place = document.createElement("td");
+    place.textContent = row.rank ?? "–";
+    const video = document.createElement("td");
+    const name = document.createElement("bdi");
+    name.textContent = visibleName(row.file);
+    if (row.job_id) {
+      const link = document.createElement("a");
+      link.href = `?job=${row.job_id}`;
+      link.append(name);
+      video.append(link);
+    } else {
+      video.append(name);
+    }
+    const score = document.createElement("td");
+    score.className = "figures";
+    score.textContent = row.score === null ? row.status : row.score.toFixed(2);
+    tr.append(place, video, score);
+    return tr;
+  }));
+  $("ranking-untrained").hidden = !items.some((i) => i.job?.model?.calibrated === false);
+}
+
+function downloadCsv() {
+  const blob = new Blob([toCsv(rankingRows())], { type: "text/csv;charset=utf-8" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = "divescore-ranking.csv";
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}
+
+function render(item) {
+  if (batch) renderBatch();
+  else if (item === items[0]) renderSingle(item);
+}
+
+// -- uploading -------------------------------------------------------------------------------
+
+function createLimiter(limit) {
+  let active = 0;
+  const waiting = [];
+  return async (task) => {
+    if (active >= limit) await new Promise((resolve) => waiting.push(resolve));
+    active += 1;
+    try {
+      return await task();
+    } finally {
+      active -= 1;
+      waiting.shift()?.();
+    }
+  };
+}
+
+async function createJob(item) {
+  const check = checkFile(item.file, config);
+  if (!check.ok) {
+    finish(item, "refused", check.message, "refused_by_page");
+    return false;
+  }
+  const job = await api.createJob({ filename: item.file.name, contentType: check.contentType, size: item.file.size });
+  item.jobId = job.job_id;
+  rememberJob(job.job_id, {
+    filename: item.file.name, size: item.file.size, last_modified: item.file.lastModified,
+    content_type: check.contentType, status: job.status, expires_at: job.expires_at,
+    upload: { ...job.upload, acked: {} },
+  });
+  updateAddress();
+  item.kept = keepFile(job.job_id, item.file); // so that a reload can resume the upload
+  return true;
+}
+
+async function upload(item, { resume = false } = {}) {
+  item.state = "uploading";
+  render(item);
+  const entry = getJob(item.jobId);
+  const meter = createRateMeter(item.size);
+  const onProgress = (done, total) => {
+    const { bytesPerSecond, secondsLeft } = meter.sample(done);
+    const parts = [`${formatBytes(done)} of ${formatBytes(total)}`, formatPercent(total ? done / total : 0)];
+    if (Number.isFinite(bytesPerSecond)) parts.push(`${formatBytes(bytesPerSecond)}/s`);
+    if (Number.isFinite(secondsLeft) && done < total) parts.push(`${formatDuration(secondsLeft)} left`);
+    item.uploaded = { done, total, text: parts.join(" · ") };
+    render(item);
+  };
+  const acked = { ...entry.upload.acked };
+  const onAck = (number, etag) => {
+    acked[number] = etag;
+    rememberJob(item.jobId, { upload: { ...getJob(item.jobId).upload, acked } });
+  };
+  const onRetry = (what, reason, online) => {
+    item.uploaded = { ...item.uploaded, text: online ? `Sending ${what} again (${reason})…`
+      : "The connection is lost: the upload goes on when it is back…" };
+    render(item);
+  };
+  item.transfer = startUpload({ job_id: item.jobId, upload: entry.upload }, item.file,
+    { api, onProgress, onAck, onRetry, resume });
+  await item.transfer.done;
+  item.transfer = null;
+  rememberJob(item.jobId, { upload: null });
+  await item.kept;
+  dropFile(item.jobId);
+}
+
+async function uploadWithRestarts(item, options) {
+  for (let restarts = 0; ; restarts += 1) {
+    try {
+      return await upload(item, options);
+    } catch (error) {
+      // A pre-signed POST cannot be resumed: once its policy expired, a new job starts it over.
+      if (!(error instanceof UploadExpired) || restarts >= 1 || !item.file) throw error;
+      forgetJob(item.jobId);
+      dropFile(item.jobId);
+      if (!(await createJob(item))) return;
+      options = {};
+    }
+  }
+}
+
+// -- following -------------------------------------------------------------------------------
+
+function following() {
+  return items.filter((i) => i.state === "following").length;
+}
+
+async function follow(item) {
+  item.state = "following";
+  render(item);
+  const final = await api.followJob(item.jobId, {
+    signal: item.controller.signal,
+    wait: () => (following() > LONG_POLLS ? 2 : config.long_poll_seconds ?? 20),
+    onChange: (job, problem) => {
+      item.problem = Boolean(problem);
+      if (job) item.see(job);
+      render(item);
+    },
+  });
+  if (final.status === "succeeded") finish(item, "succeeded");
+  else if (final.status === "canceled") finish(item, "canceled", "The job was canceled.");
+  else finish(item, "failed", final.error?.message ?? "The scoring function stopped without saying why.");
+}
+
+function finish(item, state, message = "", code = state) {
+  item.state = state;
+  item.message = message;
+  item.errorCode = code;
+  render(item);
+  showRecent();
+}
+
+// -- one video, start to end -----------------------------------------------------------------
+
+async function run(item, slots, { resume = false } = {}) {
+  if (item.final) return;
   try {
-    const job = await upload(api, file, check.contentType);
-    const final = await score(api, job, file);
-    if (final.status === "succeeded") showResult(final, file);
-    else if (final.status === "canceled") {
-      reset();
-      showPickNote("The job was canceled.");
-      announce("Job canceled. Choose a video.");
-    } else fail(final.error?.message ?? "The scoring function stopped without saying why.");
+    if (item.file && !item.jobId) {
+      await slots(async () => {
+        if (await createJob(item)) await uploadWithRestarts(item);
+      });
+    } else if (item.file) {
+      await slots(() => uploadWithRestarts(item, { resume }));
+    }
+    if (item.final || item.state === "needs-file") return;
+    await follow(item);
   } catch (error) {
     if (error instanceof UploadCancelled || error instanceof Stopped) {
-      reset();
-      showPickNote("The upload was cancelled.");
-      announce("Upload cancelled. Choose a video.");
-    } else if (error instanceof ApiError && error.status >= 400 && error.status < 500 && !$("uploading").hidden) {
-      // Refused by the API before anything was sent (type, size, name): back to the picker.
-      current = null;
-      show("pick");
-      showPickError(error.message);
-      announce(error.message);
+      if (item.state !== "canceled" && items.includes(item)) {
+        finish(item, "canceled", item.state === "following" ? "The page stopped following this job." : UPLOAD_CANCELLED);
+      }
+    } else if (error instanceof ApiError && error.status === 404 && item.state === "following") {
+      finish(item, "lost", "This job does not exist, or its record has expired. Score the video again.");
+    } else if (error instanceof ApiError && error.status >= 400 && error.status < 500 && !item.jobId) {
+      finish(item, "refused", error.message, error.code); // refused by the API before anything was sent
     } else {
-      fail(error.message);
+      finish(item, "failed", error.message, error.code ?? "upload_failed");
     }
-  } finally {
-    current = null;
   }
+}
+
+async function start(newItems, { resume = false, several = newItems.length > 1 } = {}) {
+  items = newItems;
+  batch = several;
+  renderBatch.ranked = false;
+  $("batch-list").replaceChildren();
+  updateAddress();
+  for (const item of items) render(item);
+  const slots = createLimiter(PARALLEL_UPLOADS);
+  await Promise.all(items.map((item) => run(item, slots, { resume })));
+  if (!uploading()) dropStaleFiles();
+}
+
+function handleFiles(files) {
+  if (items.some((i) => !i.final)) return; // one set of videos at a time
+  if (!files.length) return;
+  showPickError("");
+  start(files.map((file) => new Item({ file })));
+}
+
+// -- resuming what the address names ---------------------------------------------------------
+
+async function resumeFromAddress() {
+  const params = new URLSearchParams(location.search);
+  const ids = (params.get("jobs") ?? params.get("job") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  if (!ids.length) return false;
+  const resumed = await Promise.all(ids.slice(0, 100).map(async (jobId) => {
+    const entry = getJob(jobId);
+    const item = new Item({ jobId, entry });
+    if (entry?.status === "canceled") {
+      item.state = "canceled"; // given up here: nothing more will happen to it
+    } else if (entry?.upload) {
+      item.file = await keptFile(jobId);
+      if (!item.file) item.state = "needs-file";
+    }
+    return item;
+  }));
+  // ?jobs= of one job is still the list: the address says which view it is.
+  start(resumed, { resume: true, several: params.has("jobs") });
+  return true;
+}
+
+function chooseAgain(item, file) {
+  const entry = getJob(item.jobId);
+  const error = batch ? null : $("needs-file-error");
+  if (!entry?.upload || file.name !== entry.filename || file.size !== entry.size) {
+    const message = `This is not the same file: choose ${quote(entry?.filename ?? item.name)} `
+      + `(${formatBytes(entry?.size ?? 0)}).`;
+    if (error) {
+      error.textContent = message;
+      error.hidden = false;
+    } else {
+      item.line.text.textContent = message;
+    }
+    return;
+  }
+  if (error) error.hidden = true;
+  item.file = file;
+  item.kept = keepFile(item.jobId, file);
+  item.state = "waiting";
+  run(item, createLimiter(PARALLEL_UPLOADS), { resume: true });
+}
+
+// -- recent jobs -----------------------------------------------------------------------------
+
+function showRecent() {
+  const jobs = recentJobs();
+  $("recent").hidden = jobs.length === 0;
+  $("recent-list").replaceChildren(...jobs.map((job) => {
+    const li = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = `?job=${job.job_id}`;
+    const name = document.createElement("bdi");
+    name.className = "filename";
+    name.textContent = visibleName(job.filename ?? job.job_id);
+    link.append(name);
+    const detail = document.createElement("span");
+    detail.className = "recent__detail";
+    const status = job.upload ? "upload not finished" : (job.status ?? "unknown").replace("_", " ");
+    const score = Number.isFinite(job.score) ? ` · score ${job.score.toFixed(2)}` : "";
+    const when = new Date(job.created_ms).toLocaleString();
+    detail.textContent = ` ${status}${score} · ${when}`;
+    li.dataset.jobId = job.job_id;
+    li.append(link, detail);
+    return li;
+  }));
+}
+
+// Jobs that were still going when last seen: one read each, to show where they are now.
+async function refreshRecent() {
+  const open = recentJobs().filter((j) => !j.upload && !FINAL.has(j.status)).slice(0, 10);
+  await Promise.all(open.map(async (entry) => {
+    try {
+      const job = await api.getJob(entry.job_id);
+      rememberJob(entry.job_id, { status: job.status, score: job.score ?? null, expires_at: job.expires_at });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) forgetJob(entry.job_id);
+    }
+  }));
+  showRecent();
 }
 
 // -- wiring ----------------------------------------------------------------------------------
 
-function wireDropZone(onFile) {
+function wireDropZone(onFiles) {
   const zone = $("drop-zone");
   const setActive = (active) => zone.classList.toggle("drop-zone--active", active);
   zone.addEventListener("dragenter", (e) => { e.preventDefault(); setActive(true); });
@@ -288,15 +695,11 @@ function wireDropZone(onFile) {
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
     setActive(false);
-    const file = e.dataTransfer?.files?.[0];
-    if (file) onFile(file);
+    onFiles([...(e.dataTransfer?.files ?? [])]);
   });
   // A file dropped beside the zone must not make the browser leave the page to open it.
   for (const type of ["dragover", "drop"]) window.addEventListener(type, (e) => e.preventDefault());
-  $("file-input").addEventListener("change", (e) => {
-    const file = e.target.files?.[0];
-    if (file) onFile(file);
-  });
+  $("file-input").addEventListener("change", (e) => onFiles([...(e.target.files ?? [])]));
 }
 
 async function loadConfig() {
@@ -305,8 +708,28 @@ async function loadConfig() {
   return response.json();
 }
 
+// Cancel what is not done: uploads stop here and their jobs are canceled on the server (the
+// multipart upload aborted, a late upload ignored); a job being scored is canceled on the server
+// and its follower sees it end canceled (409: it ended first, and shows how). If the API cannot
+// be reached, the page stops following it.
+function cancelAll() {
+  for (const item of items) {
+    if (item.state === "uploading" || item.state === "waiting") {
+      item.transfer?.cancel();
+      item.controller.abort();
+      if (item.jobId) {
+        rememberJob(item.jobId, { upload: null, status: "canceled" });
+        dropFile(item.jobId);
+        api.cancelJob(item.jobId).catch(() => {});
+      }
+      finish(item, "canceled", UPLOAD_CANCELLED);
+    } else if (item.state === "following") {
+      api.cancelJob(item.jobId).catch((error) => { if (error.status !== 409) item.controller.abort(); });
+    }
+  }
+}
+
 async function main() {
-  let config;
   try {
     config = await loadConfig();
   } catch {
@@ -314,16 +737,35 @@ async function main() {
     $("file-input").disabled = true;
     return;
   }
-  const api = createApi(config);
-  $("limits").textContent = `${typeNames(config.content_types)} video, up to ${formatBytes(config.max_upload_bytes)}.`;
-  wireDropZone((file) => handleFile(api, config, file));
-  $("cancel").addEventListener("click", () => current?.cancel());
-  $("job-cancel").addEventListener("click", () => current?.cancel());
+  api = createApi(config);
+  $("limits").textContent = `${typeNames(config.content_types)} videos, up to ${formatBytes(config.max_upload_bytes)} each.`;
+  wireDropZone(handleFiles);
+  $("cancel").addEventListener("click", cancelAll);
+  $("job-cancel").addEventListener("click", cancelAll);
+  $("batch-cancel").addEventListener("click", cancelAll);
   $("again").addEventListener("click", reset);
-  $("timeline").addEventListener("click", pickOnTimeline);
-  $("rescore-form").addEventListener("submit", (event) => rescoreFromHere(api, event));
   $("retry").addEventListener("click", reset);
-  show("pick", { focus: false });
+  $("batch-again").addEventListener("click", reset);
+  $("csv").addEventListener("click", downloadCsv);
+  $("timeline").addEventListener("click", pickOnTimeline);
+  $("rescore-form").addEventListener("submit", rescoreFromHere);
+  $("needs-file-input").addEventListener("change", (e) => {
+    if (e.target.files?.[0] && items[0]) chooseAgain(items[0], e.target.files[0]);
+  });
+  window.addEventListener("beforeunload", (event) => {
+    if (!uploading()) return;
+    event.preventDefault();
+    event.returnValue = ""; // older browsers need it set to show their warning
+  });
+  // Time-based notes (time left, a job later than expected) change without a new answer.
+  setInterval(() => {
+    for (const item of items) if (item.state === "following") render(item);
+  }, 1000);
+
+  showRecent();
+  const resumed = await resumeFromAddress();
+  if (!resumed) show("pick", { focus: false });
+  refreshRecent();
   document.body.dataset.ready = "true";
 }
 

@@ -12,7 +12,8 @@ const TYPE_NAMES = {
   "video/mpeg": "MPEG",
 };
 
-// Browsers leave File.type empty for some containers (MKV often): fall back on the extension.
+// Browsers leave File.type empty for some containers (MKV often) or name a type the API does
+// not list (Safari: .m4v as video/x-m4v; Windows: .avi as video/avi): the extension decides then.
 const TYPES_BY_EXTENSION = {
   mp4: "video/mp4", m4v: "video/mp4", mov: "video/quicktime", webm: "video/webm",
   mkv: "video/x-matroska", avi: "video/x-msvideo", mpg: "video/mpeg", mpeg: "video/mpeg",
@@ -55,24 +56,41 @@ export function typeNames(contentTypes) {
   return names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names.at(-1)}` : names.join("");
 }
 
-export function contentTypeOf(file) {
-  if (file.type) return file.type;
+// The content type to declare: the browser's when the API accepts it, else the one the
+// extension names when the API accepts that, else whatever the browser said (to be refused).
+export function contentTypeOf(file, accepted = []) {
+  if (file.type && accepted.includes(file.type)) return file.type;
   const extension = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
-  return TYPES_BY_EXTENSION[extension] ?? "";
+  const byExtension = TYPES_BY_EXTENSION[extension] ?? "";
+  if (accepted.includes(byExtension)) return byExtension;
+  return file.type || byExtension;
+}
+
+// A file name as it may be shown: control and format characters (bidirectional overrides such
+// as U+202E, invisible ones such as U+200B) written out, so that no name rewrites the text around
+// it or hides part of itself. Shown inside <bdi>, or isolated with quote(), as well.
+export function visibleName(name) {
+  return String(name).replace(/[\p{Cc}\p{Cf}]/gu,
+    (c) => `⟨U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}⟩`);
+}
+
+// A name inside a sentence: visible, isolated from the text around it (FSI … PDI), in quotes.
+export function quote(name) {
+  return `“\u2068${visibleName(name)}\u2069”`;
 }
 
 // {ok: true, contentType} or {ok: false, message}: what the page checks before any request.
 export function checkFile(file, config) {
-  const contentType = contentTypeOf(file);
+  const contentType = contentTypeOf(file, config.content_types);
   const accepted = typeNames(config.content_types);
   if (!config.content_types.includes(contentType)) {
     const message = contentType.startsWith("video/")
       ? `This kind of video (${contentType}) is not supported. Choose an ${accepted} file.`
-      : `“${file.name}” is not a video. Choose an ${accepted} file.`;
+      : `${quote(file.name)} is not a video. Choose an ${accepted} file.`;
     return { ok: false, message };
   }
   if (file.size === 0) {
-    return { ok: false, message: `“${file.name}” is empty. Choose another file.` };
+    return { ok: false, message: `${quote(file.name)} is empty. Choose another file.` };
   }
   if (file.size > config.max_upload_bytes) {
     const [size, limit] = formatBytesApart(file.size, config.max_upload_bytes);

@@ -29,17 +29,32 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, stack, request):
-    """The page of the stack, loaded at a phone's width; errors in its scripts fail the test."""
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    problems = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(stack.web_url)
-    page.wait_for_selector("body[data-ready=true]")
-    yield page
-    context.close()
+def open_page(browser):
+    """``open_page(url, before=None)``: a page of its own browser context (its own storage) at a
+    phone's width, loaded at ``url`` once ``before(page)`` ran; errors in its scripts fail the test."""
+    contexts, problems = [], []
+
+    def open_(url: str, before=None):
+        context = browser.new_context(viewport=PHONE, accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        if before:
+            before(page)
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
     assert problems == [], f"the page's scripts failed: {problems}"
+
+
+@pytest.fixture
+def page(open_page, stack):
+    """The page of the session's stack."""
+    return open_page(stack.web_url)
 
 
 @pytest.fixture

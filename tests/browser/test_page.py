@@ -4,7 +4,6 @@ files the page must refuse are refused with their messages; a job that fails sho
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import time
@@ -12,12 +11,11 @@ import time
 import pytest
 
 from tests.browser.conftest import PHONE
+from tests.browser.page_support import SCORE_TIMEOUT_MS, api_requests, drop, is_job_creation, throttle_uploads
 from tests.helpers import wait_until
 from tests.videos import make_large_video, make_random_bytes, make_sparse, make_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
-
-SCORE_TIMEOUT_MS = 300_000  # a cold function runtime loads the model first
 
 
 @pytest.fixture(scope="module")
@@ -31,41 +29,6 @@ def videos(tmp_path_factory, stack):
         "large": make_large_video(folder / "large.mp4", stack.settings.multipart_threshold_bytes + 1),
         "huge": make_sparse(folder / "huge.mp4", stack.settings.max_upload_bytes + 40_000_000),
     }
-
-
-def drop(page, path, content_type: str) -> None:
-    """Drop ``path`` on the drop zone, as a person dragging it from their files would."""
-    data = base64.b64encode(path.read_bytes()).decode()
-    transfer = page.evaluate_handle(
-        """([data, name, type]) => {
-            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], name, { type }));
-            return transfer;
-        }""",
-        [data, path.name, content_type],
-    )
-    page.dispatch_event("#drop-zone", "dragenter", {"dataTransfer": transfer})
-    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
-
-
-def throttle_uploads(page, bytes_per_second: int) -> None:
-    """Slow the browser's uploads down, as a real connection would be."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second,
-    })
-
-
-def api_requests(page, stack) -> list:
-    sent = []
-    page.on("request", lambda r: sent.append(r) if r.url.startswith((stack.presign_url, stack.score_url)) else None)
-    return sent
-
-
-def is_job_creation(response) -> bool:
-    return response.request.method == "POST" and response.url.endswith("/v1/jobs")
 
 
 def test_a_small_video_dropped_on_the_page_ends_showing_its_score(page, stack, videos, screenshot):
@@ -148,7 +111,7 @@ def test_a_file_that_is_not_a_video_is_refused_by_its_type(page, stack, videos, 
     drop(page, videos["text"], "text/plain")
 
     error = page.wait_for_selector("#pick-error:not([hidden])")
-    assert error.inner_text().startswith("“notes.txt” is not a video. Choose an MP4, MOV, WebM")
+    assert error.inner_text().startswith("“\u2068notes.txt\u2069” is not a video. Choose an MP4, MOV, WebM")
     assert sent == []
     screenshot(page)
 

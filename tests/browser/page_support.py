@@ -1,0 +1,68 @@
+"""What the browser tests do to the page: drop files on it, slow its uploads, watch its requests."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+SCORE_TIMEOUT_MS = 300_000  # a cold function runtime loads the model first
+
+
+def drop(page, path, content_type: str) -> None:
+    """Drop ``path`` on the drop zone, as a person dragging it from their files would."""
+    drop_many(page, [(path, content_type)])
+
+
+def drop_many(page, files: list[tuple[Path, str]], names: list[str] | None = None) -> None:
+    """Drop several files at once (``(path, content_type)``), optionally under other ``names``."""
+    payload = [[base64.b64encode(Path(p).read_bytes()).decode(), (names[i] if names else Path(p).name), t]
+               for i, (p, t) in enumerate(files)]
+    transfer = page.evaluate_handle(
+        """(files) => {
+            const transfer = new DataTransfer();
+            for (const [data, name, type] of files) {
+                const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], name, { type }));
+            }
+            return transfer;
+        }""",
+        payload,
+    )
+    page.dispatch_event("#drop-zone", "dragenter", {"dataTransfer": transfer})
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+
+
+def throttle_uploads(page, bytes_per_second: int) -> None:
+    """Slow the browser's uploads down, as a real connection would be."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second,
+    })
+
+
+def api_requests(page, stack) -> list:
+    sent = []
+    page.on("request", lambda r: sent.append(r) if r.url.startswith((stack.presign_url, stack.score_url)) else None)
+    return sent
+
+
+def is_job_creation(response) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/v1/jobs")
+
+
+def wait_while_page_runs(page, predicate, timeout_s: float, what: str) -> None:
+    """Wait for ``predicate()`` in steps of the page's own clock: Playwright's sync API delivers
+    the page's events (requests, responses) only while it is called, never during time.sleep."""
+    for _ in range(int(timeout_s * 10)):
+        if predicate():
+            return
+        page.wait_for_timeout(100)
+    raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def part_number(url: str) -> int | None:
+    """The part number of a multipart part's pre-signed URL, None for any other URL."""
+    if "partNumber=" not in url:
+        return None
+    return int(url.split("partNumber=")[1].split("&")[0])

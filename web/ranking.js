@@ -1,0 +1,40 @@
+// The competition view: videos ranked by score, and the same as CSV. The command line writes
+// the same columns and numbers (divescore/client/ranking.py).
+
+export const CSV_COLUMNS = ["rank", "file", "score", "status", "job_id", "error_code", "error_message"];
+
+// [{file, job}] → rows ranked by score, highest first; equal scores share a rank (1, 2, 2, 4);
+// videos without a score follow in the order given, with rank null.
+export function rank(entries) {
+  const scored = [];
+  const unscored = [];
+  for (const { file, job } of entries) {
+    const row = {
+      file,
+      score: job.status === "succeeded" && Number.isFinite(job.score) ? job.score : null,
+      status: job.status ?? "unknown",
+      job_id: job.job_id ?? null,
+      error_code: job.error?.code ?? "",
+      error_message: job.error?.message ?? "",
+    };
+    (row.score === null ? unscored : scored).push(row);
+  }
+  scored.sort((a, b) => b.score - a.score);
+  let place = 0;
+  scored.forEach((row, index) => {
+    if (index === 0 || row.score !== scored[index - 1].score) place = index + 1;
+    row.rank = place;
+  });
+  return [...scored, ...unscored.map((row) => ({ ...row, rank: null }))];
+}
+
+function csvField(value) {
+  const text = value === null || value === undefined ? "" : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+// The score as the API's number, in its shortest exact form (String(71.38) is "71.38").
+export function toCsv(rows) {
+  const lines = [CSV_COLUMNS, ...rows.map((r) => CSV_COLUMNS.map((c) => r[c]))];
+  return lines.map((line) => line.map(csvField).join(",")).join("\n") + "\n";
+}
