@@ -38,8 +38,8 @@ def test_config_carries_the_api_addresses_and_limits_from_the_settings(client):
         "max_upload_bytes": 123_000_000,
         "content_types": ["video/mp4", "video/webm"],
         "long_poll_seconds": 12,  # never longer than the service allows
-        "function_timeout_seconds": 300,
-        "max_receive_count": 3,
+        "function_timeout_seconds": SETTINGS.function_timeout_seconds,
+        "max_receive_count": SETTINGS.max_receive_count,
     }
 
 
