@@ -107,7 +107,10 @@ function describe(item) {
       break;
   }
   if (!job) return { label: STAGES.queued, fraction: null, note: "" };
-  let label = STAGES[job.stage] ?? STAGES[job.status] ?? job.status;
+  // A job whose upload this page finished waits in the queue even before its status says so
+  // (the upload's event is what queues it).
+  const status = job.status === "awaiting_upload" && item.uploadedHere ? "queued" : job.status;
+  let label = STAGES[job.stage] ?? STAGES[status] ?? status;
   if (job.status === "queued" && job.retry) {
     const at = new Date(job.retry.at).toLocaleTimeString();
     label = `${job.retry.error?.message ?? "An attempt failed."} Attempt ${job.retry.attempt} of ${job.retry.of} at ${at}…`;
@@ -128,11 +131,11 @@ function describe(item) {
     return { label: parts.join(" · "), fraction: job.progress, note };
   }
   let note = "";
-  if (job.status === "queued" && waited > QUEUED_SLOW_S) {
+  if (status === "queued" && waited > QUEUED_SLOW_S) {
     note = `Still waiting in the queue after ${formatDuration(waited)}: the scoring service is busy or not `
       + "running. You can close this page and come back with its link; if the job is still queued in an hour, "
       + "try again later or tell whoever runs the service.";
-  } else if (job.status === "awaiting_upload" && item.state === "following" && waited > AWAITING_SLOW_S) {
+  } else if (status === "awaiting_upload" && waited > AWAITING_SLOW_S) {
     note = "The video has not arrived. If it is uploading from another page or device, keep that one open; "
       + "otherwise score it again.";
   }
@@ -503,6 +506,7 @@ async function upload(item, { resume = false } = {}) {
     { api, onProgress, onAck, onRetry, resume });
   await item.transfer.done;
   item.transfer = null;
+  item.uploadedHere = true;
   rememberJob(item.jobId, { upload: null });
   await item.kept;
   dropFile(item.jobId);
