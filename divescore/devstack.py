@@ -13,17 +13,20 @@ process (honcho signals each process group, then kills what is left after 5 s).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import requests
 
-from divescore import bootstrap
+from divescore import bootstrap, principals
 from divescore.serving import gunicorn_command
 from divescore.settings import Settings, SettingsError, env_name, load
 
@@ -96,10 +99,16 @@ def web_command(settings: Settings) -> str:
     ])
 
 
+def as_principal(settings: Settings, principal: str, command: str) -> str:
+    """``command`` started with the access key of ``principal`` (see divescore.principals)."""
+    if settings.iam != "enforced":
+        return command
+    return shlex.join([sys.executable, "-m", "divescore.principals", "exec", principal, "--"]) + " " + command
+
+
 def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str, str], str | None]]:
     """name → (command, environment, working directory) of every process of the stack."""
     env = child_env(settings, environ)
-    python = shlex.quote(sys.executable)
     table = {
         "emulator": (
             # moto's server, with pre-signed URL signatures kept out of its request log
@@ -114,17 +123,18 @@ def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str
         # (9001), so runtimes side by side each need their own.
         runtime_api = f"127.0.0.1:{free_port()}"
         table[f"function-{i}"] = (
-            shlex.join([str(rie), "--runtime-interface-emulator-address", address,
-                        "--runtime-api-address", runtime_api,
-                        sys.executable, "-m", "awslambdaric", HANDLER]),
+            as_principal(settings, "function", shlex.join([
+                str(rie), "--runtime-interface-emulator-address", address, "--runtime-api-address", runtime_api,
+                sys.executable, "-m", "awslambdaric", HANDLER,
+            ])),
             function_env(settings, env),
             str(FUNCTION_ROOT),
         )
-    table["dispatcher"] = (f"{python} -m divescore.dispatcher", env, None)
-    table["sweep"] = (f"{python} -m divescore.sweep", env, None)
-    table["notifier"] = (f"{python} -m divescore.callbacks", env, None)
-    table["presign"] = (shlex.join(gunicorn_command("presign_service", settings)), env, None)
-    table["score"] = (shlex.join(gunicorn_command("score_service", settings)), env, None)
+    for name, module in (("dispatcher", "divescore.dispatcher"), ("sweep", "divescore.sweep"),
+                         ("notifier", "divescore.callbacks")):
+        table[name] = (as_principal(settings, name, shlex.join([sys.executable, "-m", module])), env, None)
+    for name, service in (("presign", "presign_service"), ("score", "score_service")):
+        table[name] = (as_principal(settings, name, shlex.join(gunicorn_command(service, settings))), env, None)
     table["web"] = (web_command(settings), env, None)
     return table
 
@@ -183,16 +193,31 @@ def model_label(settings: Settings) -> str:
     return "generated UNTRAINED weights (scores are not real judgements)"
 
 
+def iam_label(settings: Settings) -> str:
+    if settings.iam == "enforced":
+        return (f"enforced: each process has only its role's permissions from "
+                f"{settings.template or 'template.yaml'} ({env_name('iam')}=off turns this off)")
+    return f"OFF ({env_name('iam')}=off): every process may do anything, unlike on AWS"
+
+
 def prepare_and_announce(settings: Settings, env: dict[str, str], skip: set[str], failed: threading.Event) -> None:
     """Runs beside honcho: bootstrap the resources once the emulator answers, wait until every
     service is healthy, then print where things are."""
     deadline = time.monotonic() + 120
     try:
         wait_for(emulator_url(settings), deadline, "the AWS emulator")
+        admin = None
+        if settings.iam == "enforced":
+            admin = principals.enforce(emulator_url(settings), settings)
+            env = {**env, **principals.as_env(admin)}
         previous = {k: os.environ.get(k) for k in env if k.startswith("AWS_")}
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
         try:
             bootstrap.bootstrap(settings)
+            if admin is not None:
+                keys = principals.create_principals(emulator_url(settings), settings, admin)
+                for name, credentials in {principals.ADMIN: admin, **keys}.items():
+                    principals.write_key(settings.credentials_dir, name, credentials)
         finally:
             for k, v in previous.items():
                 if v is None:
@@ -217,6 +242,7 @@ def prepare_and_announce(settings: Settings, env: dict[str, str], skip: set[str]
         f"  AWS emulator  {emulator_url(settings)}  (S3 bucket {settings.bucket}, queue {settings.queue}, "
         f"table {settings.table})\n"
         f"  runtimes      {settings.runtimes}\n"
+        f"  IAM           {iam_label(settings)}\n"
         f"  model         {model_label(settings)}\n"
         "  Ctrl-C stops everything.\n"
         "divescore ready",
@@ -225,8 +251,6 @@ def prepare_and_announce(settings: Settings, env: dict[str, str], skip: set[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from honcho.manager import Manager
-
     parser = argparse.ArgumentParser(prog="python -m divescore.devstack", description=__doc__.split("\n")[0])
     parser.add_argument("--without", action="append", default=[], metavar="NAME",
                         help="leave one process out (tests run their own), e.g. --without dispatcher")
@@ -238,19 +262,33 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, StartupError) as err:
         print(f"divescore: {err}", file=sys.stderr)
         return 2
+    own_keys_folder = settings.iam == "enforced" and not settings.credentials_dir
+    if own_keys_folder:
+        settings = dataclasses.replace(settings, credentials_dir=tempfile.mkdtemp(prefix="divescore-keys-"))
+    try:
+        return run(settings, args.without)
+    finally:
+        if own_keys_folder:
+            shutil.rmtree(settings.credentials_dir, ignore_errors=True)
+
+
+def run(settings: Settings, without: list[str]) -> int:
+    """Every process under honcho until Ctrl-C (or one of them stops)."""
+    from honcho.manager import Manager
+
     table = processes(settings)
-    unknown = set(args.without) - set(table)
+    unknown = set(without) - set(table)
     if unknown:
         print(f"divescore: --without {', '.join(sorted(unknown))}: no such process ({', '.join(table)})",
               file=sys.stderr)
         return 2
     manager = Manager()
     for name, (command, env, cwd) in table.items():
-        if name not in args.without:
+        if name not in without:
             manager.add_process(name, "exec " + command, env=env, cwd=cwd)
     failed = threading.Event()
     threading.Thread(
-        target=prepare_and_announce, args=(settings, child_env(settings), set(args.without), failed), daemon=True
+        target=prepare_and_announce, args=(settings, child_env(settings), set(without), failed), daemon=True
     ).start()
     manager.loop()
     if failed.is_set():

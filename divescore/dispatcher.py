@@ -155,7 +155,8 @@ def wait_out_a_predecessor(settings: Settings, stop: threading.Event, poll_secon
     started = time.monotonic()
     try:
         sqs = aws.client("sqs", settings)
-        url = aws.queue_url(settings)
+        url, _ = jobs_queue(settings)
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     except (BotoCoreError, ClientError):  # no emulator or no queue yet: a first start
         return 0.0
     deadline = started + settings.function_timeout_seconds + 10
@@ -172,12 +173,24 @@ def wait_out_a_predecessor(settings: Settings, stop: threading.Event, poll_secon
     return time.monotonic() - started
 
 
-def wait_for_queue(settings: Settings, stop: threading.Event, timeout: float = 120) -> str:
-    """The jobs queue's URL, once it exists (the stack bootstraps it while we start)."""
+def jobs_queue(settings: Settings) -> tuple[str, str]:
+    """The jobs queue's URL and ARN. The event source mapping knows its queue by ARN and
+    needs no ``sqs:GetQueueUrl``, so neither does the dispatcher: the ARN and the URL follow
+    from the account (``sts:GetCallerIdentity`` needs no permission) and the queue's name."""
+    account = aws.client("sts", settings).get_caller_identity()["Account"]
+    sqs = aws.client("sqs", settings)
+    return (f"{sqs.meta.endpoint_url}/{account}/{settings.queue}",
+            f"arn:aws:sqs:{settings.region}:{account}:{settings.queue}")
+
+
+def wait_for_queue(settings: Settings, stop: threading.Event, timeout: float = 120) -> tuple[str, str]:
+    """The jobs queue's URL and ARN, once it exists (the stack bootstraps it while we start)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return aws.queue_url(settings)
+            url, arn = jobs_queue(settings)
+            aws.client("sqs", settings).get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            return url, arn
         except Exception as err:
             if time.monotonic() > deadline or stop.is_set():
                 raise RuntimeError(f"the jobs queue {settings.queue} is not reachable: {err}") from err
@@ -185,9 +198,7 @@ def wait_for_queue(settings: Settings, stop: threading.Event, timeout: float = 1
 
 
 def start(settings: Settings, stop: threading.Event) -> list[Worker]:
-    sqs = aws.client("sqs", settings)
-    queue_url = wait_for_queue(settings, stop)
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url, queue_arn = wait_for_queue(settings, stop)
     workers = [
         Worker(settings, url, queue_url, queue_arn, stop, i)
         for i, url in enumerate(settings.runtime_invoke_urls)

@@ -59,6 +59,9 @@ def serialize_dynamodb_writes() -> None:
 def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").addFilter(RedactSignatures())
     serialize_dynamodb_writes()
+    from divescore import emulator_auth
+
+    emulator_auth.install()
     # Imported here: moto belongs to the native stack only, not to the images that carry this package.
     from moto.server import main as moto_main
 

@@ -78,6 +78,16 @@ class Settings:
     score_port: int = _setting(8002, "port of score_service", min=1, max=65535)
     runtime_port: int = _setting(9000, "first port of the function runtimes (one port each)", min=1, max=65535)
 
+    # -- permissions in the native stack -------------------------------------------------
+    iam: str = _setting(
+        "enforced", "enforced: each process of the native stack runs with its role's policy from the template "
+        "and the emulator refuses what it does not allow; off: one key allowed everything (for debugging)"
+    )
+    template: str = _setting("", "the SAM template whose role policies the native stack enforces; empty: template.yaml")
+    credentials_dir: str = _setting(
+        "", "folder where the native stack keeps its processes' access keys (private); empty: a new temporary folder"
+    )
+
     # -- the function and its queue -----------------------------------------------------
     function_name: str = _setting("divescore-inference", "name of the inference function")
     # The benchmark's worst case, the largest upload (190 MB of 1080p), took 31 s in the
@@ -140,6 +150,8 @@ class Settings:
             raise SettingsError(f"{env_name('cors_origins')}: '*' is not allowed; list the web page's origins")
         if self.s3_addressing_style not in ("auto", "path", "virtual"):
             raise SettingsError(f"{env_name('s3_addressing_style')}: must be auto, path or virtual")
+        if self.iam not in ("enforced", "off"):
+            raise SettingsError(f"{env_name('iam')}: must be enforced or off")
         if self.model_dtype not in MODEL_DTYPES:
             raise SettingsError(f"{env_name('model_dtype')}: must be float32 or bfloat16")
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -145,6 +147,8 @@ class Stack:
             "DIVESCORE_RUNTIME_PORT": str(runtime_ports[0]),
             "DIVESCORE_RUNTIMES": str(runtimes),
             "DIVESCORE_CACHE_DIR": str(ROOT / ".cache" / "weights"),
+            # The access keys the stack makes for its processes (and its admin key, for the tests).
+            "DIVESCORE_CREDENTIALS_DIR": tempfile.mkdtemp(prefix="divescore-test-keys-"),
             **(overrides or {}),
         }
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
@@ -187,6 +191,21 @@ class Stack:
             if line.strip() == "divescore ready":
                 self._ready.set()
 
+    def key(self, principal: str = "admin") -> dict[str, str]:
+        """The access key the stack made for ``principal`` (a process, or ``admin``); with IAM off,
+        the one key every process uses."""
+        from divescore import principals
+
+        if self.settings.iam != "enforced":
+            return {"AccessKeyId": self.env["AWS_ACCESS_KEY_ID"], "SecretAccessKey": self.env["AWS_SECRET_ACCESS_KEY"]}
+        return principals.read_key(self.settings.credentials_dir, principal)
+
+    def env_as(self, principal: str) -> dict[str, str]:
+        """The stack's environment with the access key of ``principal``, for a process of one's own."""
+        from divescore import principals
+
+        return {**self.env, **principals.as_env(self.key(principal))}
+
     @property
     def store(self):
         from divescore.jobs import JobStore
@@ -196,21 +215,23 @@ class Stack:
     def resource(self, service: str):
         import boto3
 
+        key = self.key()
         return boto3.session.Session(region_name=self.settings.region).resource(
             service, endpoint_url=self.emulator_url,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
         )
 
     def output(self) -> str:
         return "".join(self.lines)
 
-    def client(self, service: str):
-        """A boto3 client pointed at this stack's emulator."""
+    def client(self, service: str, principal: str = "admin", **kwargs):
+        """A boto3 client pointed at this stack's emulator, signing as ``principal``."""
         import boto3
 
+        key = self.key(principal)
         return boto3.session.Session(region_name=self.settings.region).client(
             service, endpoint_url=self.emulator_url,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], **kwargs,
         )
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 20) -> int:
@@ -227,6 +248,7 @@ class Stack:
                 os.killpg(pid, signal.SIGKILL)
         self._reader.join(5)
         self.log.close()
+        shutil.rmtree(self.settings.credentials_dir, ignore_errors=True)
         return self.process.returncode
 
 

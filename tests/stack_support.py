@@ -203,7 +203,7 @@ class OwnRuntime:
 
     def __init__(self, stack, port: int, extra_env: dict[str, str]):
         base = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
-        env = function_env(stack.settings, {**base, **stack.env, "PYTHONUNBUFFERED": "1", **extra_env})
+        env = function_env(stack.settings, {**base, **stack.env_as("function"), "PYTHONUNBUFFERED": "1", **extra_env})
         OUTPUT.mkdir(exist_ok=True)
         self.log_path = OUTPUT / f"own-runtime-{port}.log"
         self.log = open(self.log_path, "wb")
@@ -243,7 +243,7 @@ class OwnDispatcher:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "divescore.dispatcher"], cwd=ROOT,
-            env={**base, **stack.env, "PYTHONUNBUFFERED": "1", **(extra_env or {})},
+            env={**base, **stack.env_as("dispatcher"), "PYTHONUNBUFFERED": "1", **(extra_env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -251,7 +251,9 @@ def _check_object(upload: Upload, job: dict, services: Services) -> None:
     try:
         head = services.s3.head_object(Bucket=upload.bucket, Key=upload.key)
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        # Without s3:ListBucket (the role has none: it needs none), S3 answers 403, not 404, for
+        # a key that does not exist; the role may read every upload, so 403 means missing too.
+        if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied"):
             raise errors.UploadMissing(
                 "The uploaded video is no longer in storage (it expired or was removed). Create a new job."
             ) from None
