@@ -56,9 +56,27 @@ def serialize_dynamodb_writes() -> None:
         setattr(DynamoDBBackend, name, locked)
 
 
+def answer_no_such_upload() -> None:
+    """Completing an upload that is gone (completed or aborted) is S3's ``NoSuchUpload``, not
+    moto's 500: presign_service tells a repeated completion from a failed one by it."""
+    from moto.s3.exceptions import NoSuchUpload
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.complete_multipart_upload
+
+    @functools.wraps(original)
+    def complete(self, bucket_name, multipart_id, body):
+        if multipart_id not in self.get_bucket(bucket_name).multiparts:
+            raise NoSuchUpload(multipart_id)
+        return original(self, bucket_name, multipart_id, body)
+
+    S3Backend.complete_multipart_upload = complete
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").addFilter(RedactSignatures())
     serialize_dynamodb_writes()
+    answer_no_such_upload()
     from divescore import emulator_auth
 
     emulator_auth.install()
