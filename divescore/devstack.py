@@ -163,6 +163,9 @@ def check_ports(settings: Settings, without: frozenset[str] = frozenset()) -> No
         if process in without:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As the servers themselves bind: the TIME_WAIT sockets of a stack just stopped
+            # do not make its ports "in use", so `make run` right after Ctrl-C starts.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((settings.host, port))
             except OSError:

@@ -158,7 +158,7 @@ class Stack:
 
         self.settings = stack_settings(env)
         self.env = {k: v for k, v in child_env(self.settings, env).items() if k.startswith(("AWS_", "DIVESCORE_"))}
-        self.web_url = f"http://127.0.0.1:{web}"
+        self.web_url = f"http://127.0.0.1:{self.settings.web_port}"  # an override may set it
         self.presign_url = self.settings.presign_api_url
         self.score_url = self.settings.score_api_url
         self.emulator_url = f"http://127.0.0.1:{self.settings.emulator_port}"  # an override may set it

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import requests
 
@@ -62,3 +63,28 @@ def test_the_stack_serves_and_ctrl_c_stops_every_process(make_stack):
 
     wait_until(lambda: not any(pid_alive(p) for p in everything), 15, what="every process to exit")
     assert stack.process.returncode == 0
+
+
+def time_wait_ports() -> set[int]:
+    """Local ports of IPv4 TCP sockets in TIME_WAIT (state 06 in /proc/net/tcp)."""
+    ports = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "06":
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_the_stack_starts_again_at_once_on_the_ports_it_just_left(make_stack):
+    first = make_stack()
+    ports = {k: v for k, v in first.env_overrides.items() if k.endswith("_PORT")}
+    for url in (first.presign_url, first.score_url, first.web_url):
+        # The server closes first, so the socket waits out TIME_WAIT on the server's port.
+        assert requests.get(f"{url}/healthz", headers={"Connection": "close"}, timeout=5).status_code == 200
+    assert first.stop() == 0
+    assert time_wait_ports() & {int(p) for p in ports.values()}, "nothing in TIME_WAIT: the test would prove nothing"
+
+    second = make_stack(ports)
+
+    for url in (second.presign_url, second.score_url, second.web_url):
+        assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
