@@ -92,13 +92,6 @@ def function_env(settings: Settings, env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def web_command(settings: Settings) -> str:
-    return shlex.join([
-        sys.executable, "-m", "gunicorn", "divescore.webpage:app", "--bind", f"{settings.host}:{settings.web_port}",
-        "--workers", "1", "--worker-class", "gthread", "--threads", "4", "--no-control-socket",
-    ])
-
-
 def as_principal(settings: Settings, principal: str, command: str) -> str:
     """``command`` started with the access key of ``principal`` (see divescore.principals)."""
     if settings.iam != "enforced":
@@ -135,7 +128,7 @@ def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str
         table[name] = (as_principal(settings, name, shlex.join([sys.executable, "-m", module])), env, None)
     for name, service in (("presign", "presign_service"), ("score", "score_service")):
         table[name] = (as_principal(settings, name, shlex.join(gunicorn_command(service, settings))), env, None)
-    table["web"] = (web_command(settings), env, None)
+    table["web"] = (shlex.join(gunicorn_command("webpage", settings)), env, None)
     return table
 
 

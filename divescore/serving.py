@@ -3,6 +3,8 @@ the compose file and the tests.
 
     python -m divescore.serving score_service      # exec gunicorn with the settings from the environment
 
+Each listens on ``DIVESCORE_HOST`` and its port setting (compose sets the host to 0.0.0.0).
+
 Both services use threaded workers (gthread): a long-poll holds its thread for up to
 ``max_wait_seconds`` while it sleeps between reads, so score_service needs many threads.
 """
@@ -18,15 +20,17 @@ from divescore.settings import Settings, SettingsError, load
 
 @dataclasses.dataclass(frozen=True)
 class Serving:
+    app: str  # module:attribute of the WSGI app
     port_setting: str
     workers: int
     threads: int
 
 
 SERVICES = {
-    "presign_service": Serving(port_setting="presign_port", workers=2, threads=4),
+    "presign_service": Serving("presign_service.wsgi:app", port_setting="presign_port", workers=2, threads=4),
     # Each waiting request holds a thread: 2 x 16 concurrent long-polls per instance.
-    "score_service": Serving(port_setting="score_port", workers=2, threads=16),
+    "score_service": Serving("score_service.wsgi:app", port_setting="score_port", workers=2, threads=16),
+    "webpage": Serving("divescore.webpage:app", port_setting="web_port", workers=1, threads=4),
 }
 
 
@@ -53,7 +57,7 @@ def gunicorn_command(service: str, settings: Settings) -> list[str]:
         "--no-control-socket",
         # The app logs each request itself, as JSON with its request id.
         "--error-logfile", "-",
-        f"{service}.wsgi:app",
+        serving.app,
     ]
 
 

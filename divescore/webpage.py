@@ -14,7 +14,9 @@ from flask import Flask, jsonify, send_from_directory
 
 from divescore.settings import Settings, SettingsError, load
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+# web/ of the checkout; a wheel carries it inside the package (pyproject.toml, divescore.web).
+_PACKAGED_WEB_DIR = Path(__file__).resolve().parent / "web"
+WEB_DIR = _PACKAGED_WEB_DIR if _PACKAGED_WEB_DIR.is_dir() else Path(__file__).resolve().parent.parent / "web"
 LONG_POLL_SECONDS = 20
 
 # The page runs only its own scripts; it talks to the APIs and S3, whose addresses it learns

@@ -11,7 +11,8 @@ import pytest
 from divescore import settings as settings_module
 from tests.static_support import COMPOSE_FILE, ROOT, compose, compose_config, defines, module_file
 
-PER_SERVICE_SETTINGS = {"invoke_url", "model_dir"}  # the only settings one service may set alone
+# The only settings one service may set alone (the HTTP services listen on every interface).
+PER_SERVICE_SETTINGS = {"invoke_url", "model_dir", "host"}
 
 
 @pytest.fixture(scope="module")
@@ -159,13 +160,18 @@ def test_browser_facing_addresses_are_the_host_ports(services):
     assert "*" not in settings.cors_origins
 
 
-def test_gunicorn_services_listen_where_they_are_published_and_run_existing_apps(services):
-    for name, port in (("presign", 8001), ("score", 8002), ("web", 8000)):
-        command = services[name]["command"]
-        assert command[0] == "gunicorn", name
-        module, _, attribute = command[1].partition(":")
-        assert defines(module_file(module), attribute), f"{name}: {command[1]} does not exist"
+def test_http_services_start_as_divescore_serving_defines_them_where_they_are_published(services):
+    """One definition of how a service runs: compose names the service, divescore.serving the
+    gunicorn command line (as for the native stack and the tests)."""
+    from divescore.serving import SERVICES, gunicorn_command
+
+    for name, service, port in (("presign", "presign_service", 8001), ("score", "score_service", 8002),
+                                ("web", "webpage", 8000)):
+        assert services[name]["command"] == ["python", "-m", "divescore.serving", service], name
+        command = gunicorn_command(service, service_settings(services[name]))
         assert command[command.index("--bind") + 1] == f"0.0.0.0:{port}", name
+        module, _, attribute = SERVICES[service].app.partition(":")
+        assert defines(module_file(module), attribute), f"{name}: {SERVICES[service].app} does not exist"
         assert published(services[name], port), name
         check = " ".join(services[name]["healthcheck"]["test"])
         assert f"127.0.0.1:{port}/healthz" in check, name
