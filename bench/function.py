@@ -38,9 +38,9 @@ import torch
 from bench import videos
 from bench.report import Metric, Spec, at_most
 from divescore.devstack import FUNCTION_ROOT, HANDLER, function_env
+from divescore.harness import ROOT, Runtime, descendants
 from divescore.jobs import new_job_id
 from divescore.settings import Settings
-from tests.helpers import ROOT, Runtime, descendants
 
 MEMORY_HEADROOM = 1.25
 LAMBDA_MEMORY_STEP_MB = 64

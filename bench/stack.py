@@ -1,6 +1,6 @@
 """The native stack, as the benchmark drives it.
 
-The stack is the lead's test harness (``tests.helpers.Stack``: ``python -m divescore.devstack``
+The stack is the tests' harness (``divescore.harness.Stack``: ``python -m divescore.devstack``
 on free ports), imported rather than copied so the benchmark measures exactly what the tests
 start. It runs without its dispatcher: the benchmark starts the same dispatcher program
 itself, on as many of the runtimes as a measurement needs (1, 2 or 4 for throughput) and
@@ -24,8 +24,8 @@ import requests
 from divescore.client.api import ApiClient
 from divescore.client.upload import upload
 from divescore.devstack import FUNCTION_ROOT, HANDLER
+from divescore.harness import OUTPUT, ROOT, Runtime, Stack  # what the tests start; see the module docstring
 from divescore.jobs import Status
-from tests.helpers import OUTPUT, ROOT, Runtime, Stack  # the lead's harness; see the module docstring
 
 CONTENT_TYPE = "video/mp4"
 # The dispatcher's workers long-poll SQS for this long (divescore.dispatcher.Worker.run). A
@@ -51,7 +51,8 @@ class BenchStack:
     def __init__(self, runtimes: int, function_timeout_seconds: int = 600):
         self.stack = Stack(stack_settings(function_timeout_seconds), without=("dispatcher",), runtimes=runtimes)
         self.settings = self.stack.settings
-        self.env = dict(self.stack.env)
+        # The function's runtimes run with its role's key (the stack enforces IAM).
+        self.env = dict(self.stack.env_as("function"))
         self.s3 = self.stack.client("s3")
         self.sqs = self.stack.client("sqs")
         self.store = self.stack.store
@@ -64,8 +65,9 @@ class BenchStack:
         self._runtimes: list[Runtime] = []
         # In-process code that reaches the emulator (the presign apps of the upload
         # measurement) finds it through the standard variables, as the services do.
-        self._saved_env = {k: os.environ.get(k) for k in self.env if k.startswith("AWS_")}
-        os.environ.update({k: v for k, v in self.env.items() if k.startswith("AWS_")})
+        presign = self.stack.env_as("presign")
+        self._saved_env = {k: os.environ.get(k) for k in presign if k.startswith("AWS_")}
+        os.environ.update({k: v for k, v in presign.items() if k.startswith("AWS_")})
 
     @property
     def invoke_urls(self) -> list[str]:
@@ -78,7 +80,7 @@ class BenchStack:
         before it takes messages. Returns the time (Unix) it was ready."""
         self.stop_dispatcher()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
-        env.update(self.env)
+        env.update(self.stack.env_as("dispatcher"))
         env["DIVESCORE_INVOKE_URL"] = ",".join(invoke_urls)
         env["DIVESCORE_LOG_LEVEL"] = "INFO"
         OUTPUT.mkdir(exist_ok=True)

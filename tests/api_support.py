@@ -109,3 +109,42 @@ def _answers(url: str, process: subprocess.Popen) -> bool:
         return requests.get(url, timeout=5).status_code == 200
     except requests.RequestException:  # listening before its workers have loaded the app
         return False
+
+
+def http_api_event(method: str, path: str, *, body: str | None = None, query: str = "",
+                   headers: dict[str, str] | None = None, request_id: str = "apigw-req-1") -> dict:
+    """An API Gateway HTTP API event, payload format 2.0, in the shape AWS documents for Lambda
+    proxy integrations (lower-case headers, ``rawQueryString``, ``requestContext.http``)."""
+    from urllib.parse import parse_qsl
+
+    parameters: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        parameters[key] = f"{parameters[key]},{value}" if key in parameters else value
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"content-type": "application/json", "host": "api.example.com", "x-forwarded-proto": "https",
+                    "x-forwarded-port": "443", "x-forwarded-for": "192.0.2.1", "origin": ALLOWED_ORIGIN,
+                    "user-agent": "test", **{k.lower(): v for k, v in (headers or {}).items()}},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api-id",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1",
+                     "userAgent": "test"},
+            "requestId": request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Dec/2026:12:00:00 +0000",
+            "timeEpoch": 1796126400000,
+        },
+        "isBase64Encoded": False,
+    }
+    if parameters:
+        event["queryStringParameters"] = parameters
+    if body is not None:
+        event["body"] = body
+    return event

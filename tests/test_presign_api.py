@@ -17,7 +17,7 @@ from divescore.lambda_adapter import wrap
 from divescore.settings import MIB
 from presign_service import create_app
 from presign_service.uploads import part_count
-from tests.api_support import ALLOWED_ORIGIN, bootstrapped_settings, serve_in_thread, store_for
+from tests.api_support import ALLOWED_ORIGIN, bootstrapped_settings, http_api_event, serve_in_thread, store_for
 
 VIDEO = "video/mp4"
 SMALL = 1000
@@ -539,36 +539,17 @@ def test_cors_preflight(presign):
 
 # -- AWS Lambda (API Gateway HTTP API, payload v2) ------------------------------------------
 
-def http_api_event(method: str, path: str, body: str | None = None, request_id: str = "apigw-req-1") -> dict:
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "host": "api.example.com", "x-forwarded-proto": "https",
-                    "x-forwarded-port": "443", "origin": ALLOWED_ORIGIN},
-        "requestContext": {
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1",
-                     "userAgent": "test"},
-            "requestId": request_id,
-            "stage": "$default",
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
 def test_the_same_app_answers_api_gateway_events(api_settings):
     handler = wrap(create_app(api_settings))
 
-    created = handler(http_api_event("POST", "/v1/jobs", json.dumps({**GOOD, "size": LARGE})), None)
+    created = handler(http_api_event("POST", "/v1/jobs", body=json.dumps({**GOOD, "size": LARGE})), None)
     assert created["statusCode"] == 201
     assert created["headers"]["x-request-id"] == "apigw-req-1"
     assert created["headers"]["access-control-allow-origin"] == ALLOWED_ORIGIN
     body = json.loads(created["body"])
     assert body["upload"]["complete_url"] == f"https://api.example.com/v1/jobs/{body['job_id']}/upload/complete"
 
-    invalid = handler(http_api_event("POST", "/v1/jobs", "{"), None)
+    invalid = handler(http_api_event("POST", "/v1/jobs", body="{"), None)
     assert invalid["statusCode"] == 400
     assert json.loads(invalid["body"])["error"]["code"] == "invalid_json"
 
