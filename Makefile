@@ -55,7 +55,7 @@ bench: $(STAMP)
 # -- containers and AWS (see docs/deploy.md) -----------------------------------------
 # --wait: back when every service is healthy (and the one-shot bootstrap has exited 0).
 up:
-	@docker compose version >/dev/null 2>&1 || { echo "make up: needs Docker with Compose v2 (docker compose); 'make run' runs the same stack without Docker" >&2; exit 1; }
+	@bash scripts/check_compose.sh
 	docker compose up --build --detach --wait --wait-timeout 300
 	@echo "web page: http://localhost:8000   (APIs :8001 :8002, LocalStack :4566, function :9000)"
 
@@ -65,7 +65,9 @@ down:
 logs:
 	docker compose logs --follow
 
-deploy: $(STAMP)
+# Not the development environment: the script checks its tools and the credentials, then
+# installs only what deploying runs (boto3, Flask) into .venv-deploy.
+deploy:
 	bash scripts/deploy.sh
 
 # The checks of what cannot run here (compose file, SAM template, Dockerfiles); part of `make test`.
@@ -73,4 +75,4 @@ check-static: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_static_*.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-output
+	rm -rf $(VENV) .venv-deploy .pytest_cache test-output

@@ -19,17 +19,29 @@ import time
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-from divescore.settings import load
-from divescore.webpage import WEB_DIR, page_config
+# divescore is imported where the page is published: `check` runs with boto3 alone, before
+# make deploy installs anything else.
 
 
 class DeployError(RuntimeError):
     """Stops the deploy; the message says what to do."""
+
+
+def make_session() -> boto3.session.Session:
+    # boto3 reads AWS_DEFAULT_REGION, not AWS_REGION, which many people set instead.
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    try:
+        return boto3.session.Session(region_name=region)
+    except ProfileNotFound:
+        profile = os.environ.get("AWS_PROFILE", "")
+        raise DeployError(
+            f"AWS_PROFILE={profile}: no such profile in the AWS config; run `aws configure --profile {profile}` "
+            "(or `aws configure sso`), or unset AWS_PROFILE"
+        ) from None
 
 
 def check(session: boto3.session.Session) -> str:
@@ -62,11 +74,17 @@ def stack_outputs(session: boto3.session.Session, stack: str) -> dict[str, str]:
 
 def config_json(api_url: str) -> bytes:
     """The page's config.json for a deployment whose two APIs share one address."""
+    from divescore.settings import load
+    from divescore.webpage import page_config
+
     settings = load({}, presign_api_url=api_url, score_api_url=api_url)
     return json.dumps(page_config(settings), indent=2).encode()
 
 
-def publish_web(session: boto3.session.Session, stack: str, web_dir: Path = WEB_DIR) -> str:
+def publish_web(session: boto3.session.Session, stack: str, web_dir: Path | None = None) -> str:
+    from divescore.webpage import WEB_DIR
+
+    web_dir = web_dir or WEB_DIR
     outputs = stack_outputs(session, stack)
     bucket, api_url = outputs["WebBucketName"], outputs["ApiUrl"]
     s3 = session.client("s3")
@@ -99,11 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     publish = sub.add_parser("publish-web", help="upload the web page and its config.json")
     publish.add_argument("stack", help="CloudFormation stack name, e.g. divescore-dev")
     args = parser.parse_args(argv)
-    # boto3 reads AWS_DEFAULT_REGION, not AWS_REGION, which many people set instead.
-    session = boto3.session.Session(
-        region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
-    )
     try:
+        session = make_session()
         if args.command == "check":
             print(f"deploying as {check(session)}")
         else:

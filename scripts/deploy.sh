@@ -7,6 +7,8 @@
 # STAGE       suffix of every resource name and of the stack name divescore-$STAGE (default dev)
 # WEB_ORIGIN  the page's origin for CORS; default auto: the CloudFront address of this stack
 # MODEL_WEIGHTS  generated (default, untrained) or checkpoints (from lambda_image/models/)
+# PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_TRUSTED_HOST  a package mirror, for this script's pip
+#             and for the image builds (passed as Docker build arguments)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -14,7 +16,6 @@ STAGE="${STAGE:-dev}"
 WEB_ORIGIN="${WEB_ORIGIN:-auto}"
 MODEL_WEIGHTS="${MODEL_WEIGHTS:-generated}"
 STACK="divescore-${STAGE}"
-PY="${PY:-.venv/bin/python}"
 # The SAM CLI and boto3 read AWS_DEFAULT_REGION; many people set AWS_REGION.
 if [[ -n "${AWS_REGION:-}" && -z "${AWS_DEFAULT_REGION:-}" ]]; then export AWS_DEFAULT_REGION="$AWS_REGION"; fi
 
@@ -29,12 +30,24 @@ die() { echo "deploy: $*" >&2; exit 1; }
 if [[ "$MODEL_WEIGHTS" == checkpoints ]] && ! compgen -G "lambda_image/models/model_CNN_*.pth" >/dev/null; then
     die "MODEL_WEIGHTS=checkpoints but lambda_image/models/ has no model_CNN_*.pth: copy the MTL-AQA checkpoints there"
 fi
-[[ -x "$PY" ]] || die "no Python environment at $PY: run make install first (or set PY=/path/to/python)"
 command -v sam >/dev/null \
     || die "the AWS SAM CLI (sam) is not installed: see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html"
 command -v docker >/dev/null && docker info >/dev/null 2>&1 \
     || die "Docker is not running: sam build needs it to build the inference image (lambda_image/Dockerfile)"
+
+# -- what deploying runs: boto3 and Flask (the page's config.json), nothing else -------------
+# Its own environment, not the development one (no torch, Playwright or moto). PY=... uses
+# a Python that already has them.
+if [[ -z "${PY:-}" ]]; then
+    PY=.venv-deploy/bin/python
+    [[ -x "$PY" ]] || "${PYTHON:-python3.11}" -m venv .venv-deploy \
+        || die "no ${PYTHON:-python3.11} to make .venv-deploy with: install Python 3.11 or set PYTHON=/path/to/python3"
+    # boto3 alone first: the credentials are checked before the rest is installed.
+    "$PY" -m pip install -q -r <("${PYTHON:-python3.11}" scripts/pins.py boto3)
+fi
+[[ -x "$PY" ]] || die "PY=$PY is not a Python interpreter"
 "$PY" scripts/aws_deploy.py check
+"$PY" -m pip install -q -r <("$PY" scripts/pins.py --base) >/dev/null
 
 # -- the API functions' code: our packages and the pinned requirements (template CodeUri) ----
 rm -rf build/api

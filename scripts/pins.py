@@ -8,7 +8,8 @@ of versions to keep in step.
     python scripts/pins.py torch             # only the torch pin (from the "model" extra)
     python scripts/pins.py --base model      # the dependencies + the whole "model" extra
 
-A NAME is an extra (all of it) or a package named in some extra (its pin alone).
+A NAME is an extra (all of it) or a package named in the dependencies or some extra (its pin
+alone): ``python scripts/pins.py boto3``.
 Standard library only: it runs on a bare python image.
 """
 
@@ -38,9 +39,10 @@ def pins(project: dict, names: list[str], *, base: bool) -> list[str]:
         if name in extras:
             chosen.extend(extras[name])
             continue
-        found = [r for reqs in extras.values() for r in reqs if package_name(r) == package_name(name)]
+        every = [*project.get("dependencies", []), *(r for reqs in extras.values() for r in reqs)]
+        found = [r for r in every if package_name(r) == package_name(name)]
         if not found:
-            raise KeyError(f"{name}: neither an extra nor a package in any extra of pyproject.toml")
+            raise KeyError(f"{name}: neither an extra nor a package of pyproject.toml")
         chosen.append(found[0])
     unpinned = [r for r in chosen if "==" not in r]
     if unpinned:

@@ -108,3 +108,83 @@ def test_the_deployed_page_is_told_the_api_address():
     assert config == page_config(Settings(presign_api_url=api, score_api_url=api))
     assert config["presign_api_url"] == config["score_api_url"] == api
     assert config["content_types"] == list(Settings().content_types)
+
+
+def test_a_profile_that_does_not_exist_is_one_line(tmp_path):
+    env = {**without_aws(tmp_path), "AWS_PROFILE": "no-such-profile"}
+    result = subprocess.run([sys.executable, str(AWS_DEPLOY), "check"], check=False, capture_output=True,
+                            text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("deploy: AWS_PROFILE=no-such-profile: no such profile")
+
+
+def test_the_credentials_check_runs_with_boto3_alone(tmp_path):
+    """deploy.sh checks the credentials before it installs anything but boto3."""
+    script = (
+        "import runpy, sys\n"
+        "for name in ('flask', 'torch', 'moto', 'playwright', 'divescore'):\n"
+        "    sys.modules[name] = None  # importing any of them fails\n"
+        f"sys.argv = [{str(AWS_DEPLOY)!r}, 'check']\n"
+        f"runpy.run_path({str(AWS_DEPLOY)!r}, run_name='__main__')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                            env=without_aws(tmp_path), timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("deploy: no AWS credentials"), result.stderr
+
+
+def test_make_deploy_does_not_install_the_development_environment():
+    makefile = (ROOT / "Makefile").read_text()
+    [rule] = [line for line in makefile.splitlines() if line.startswith("deploy:")]
+    assert rule.strip() == "deploy:", "make deploy must not depend on the dev install ($(STAMP))"
+    script = DEPLOY.read_text()
+    # Tools first, then boto3 alone, the credentials, and only then the project's dependencies.
+    order = [script.index(s) for s in ("command -v sam", "command -v docker", "pins.py boto3",
+                                       "aws_deploy.py check", "pins.py --base) >")]
+    assert order == sorted(order)
+    assert "model" not in script.split("pins.py")[1].split("\n")[0]
+
+
+def test_pins_name_a_base_dependency_alone():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "pins.py"), "boto3"], check=True,
+                            capture_output=True, text=True)
+    assert result.stdout.split() == [r for r in _project()["dependencies"] if r.startswith("boto3==")]
+
+
+def _project() -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _fake_docker(tmp_path, version: str | None):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "sort", "head", "printf"):
+        if shutil.which(tool):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    if version is not None:
+        docker = bin_dir / "docker"
+        docker.write_text(f"#!{shutil.which('bash')}\n[[ \"$*\" == 'compose version --short' ]] && echo {version}\n")
+        docker.chmod(0o755)
+    return {"PATH": str(bin_dir)}
+
+
+def check_compose(tmp_path, version: str | None) -> subprocess.CompletedProcess:
+    tmp_path.mkdir()
+    return subprocess.run([shutil.which("bash"), str(ROOT / "scripts" / "check_compose.sh")], check=False,
+                          capture_output=True, text=True, env=_fake_docker(tmp_path, version), timeout=30)
+
+
+def test_make_up_needs_compose_2_17_and_says_so(tmp_path):
+    old = check_compose(tmp_path / "old", "2.16.0")
+    assert old.returncode == 1
+    assert "Docker Compose 2.16.0 is too old: 2.17.0 or later" in old.stderr
+    new = check_compose(tmp_path / "new", "v2.29.7")
+    assert new.returncode == 0, new.stderr
+    assert "2.29.7" in new.stdout
+    none = check_compose(tmp_path / "none", None)
+    assert none.returncode == 1
+    assert "needs Docker with Compose v2" in none.stderr
+    assert "scripts/check_compose.sh" in (ROOT / "Makefile").read_text().split("\nup:")[1].split("\n\n")[0]
