@@ -172,7 +172,10 @@ class Resolver:
         parameters = self.template.get("Parameters", {})
         if name in parameters:
             return str(parameters[name].get("Default", ""))
-        raise PolicyError(f"!Ref {name}: the native stack has no such resource")
+        if name in self.template["Resources"]:
+            # What the emulator does not have (a secret...): a name no local call uses.
+            return self._elsewhere(name)
+        raise PolicyError(f"!Ref {name}: no such parameter or resource in the template")
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         region, account = self.settings.region, self.pseudo["AWS::AccountId"]
@@ -185,7 +188,7 @@ class Resolver:
             if kind == "AWS::Logs::LogGroup" and attribute == "Arn":
                 name = self.resolve(resource["Properties"]["LogGroupName"])
                 return f"arn:aws:logs:{region}:{account}:log-group:{name}"
-            return f"arn:aws:cloudformation:{region}:{account}:stack/divescore-local/{logical_id}"
+            return self._elsewhere(logical_id)
         name = getattr(self.settings, LOCAL_RESOURCES[logical_id])
         attributes = {
             "AWS::S3::Bucket": {"Arn": f"arn:aws:s3:::{name}"},
@@ -196,6 +199,10 @@ class Resolver:
         if attribute not in attributes:
             raise PolicyError(f"!GetAtt {logical_id}.{attribute}: not known for {kind}")
         return attributes[attribute]
+
+    def _elsewhere(self, logical_id: str) -> str:
+        region, account = self.settings.region, self.pseudo["AWS::AccountId"]
+        return f"arn:aws:cloudformation:{region}:{account}:stack/divescore-local/{logical_id}"
 
     def _queue_url(self, name: str) -> str:
         return f"https://sqs.{self.settings.region}.amazonaws.com/{self.pseudo['AWS::AccountId']}/{name}"

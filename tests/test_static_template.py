@@ -109,9 +109,15 @@ def test_the_functions_read_the_same_settings(template, values):
     )
     assert settings.cors_origins == (values.value({"Fn::Sub": "https://${WebDistribution.DomainName}"}),)
     chosen = TemplateValues(template, WebOrigin="https://dive.example.org", ModelWeights="checkpoints")
+    # A custom origin is allowed beside the CloudFront address the deploy prints.
+    cloudfront = chosen.value({"Fn::Sub": "https://${WebDistribution.DomainName}"})
     assert load(chosen.value(template["Globals"]["Function"]["Environment"]["Variables"])).cors_origins == (
-        "https://dive.example.org",
+        "https://dive.example.org", cloudfront,
     )
+    bucket_rule = chosen.value(template["Resources"]["UploadBucket"]["Properties"]["CorsConfiguration"])
+    assert bucket_rule["CorsRules"][0]["AllowedOrigins"] == ["https://dive.example.org", cloudfront]
+    api_cors = chosen.value(template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"])
+    assert api_cors["AllowOrigins"] == ["https://dive.example.org", cloudfront]
     model_env = chosen.value(
         template["Resources"]["InferenceFunction"]["Properties"]["Environment"]["Variables"]
     )
@@ -246,7 +252,7 @@ def test_what_each_function_may_do(resources):
     assert actions_on(resources, "PresignFunctionRole", uploads) == {
         "s3:PutObject",
         "s3:AbortMultipartUpload",
-        "s3:GetObject",  # "score from here" copies an upload to the new job's key
+        "s3:GetObject",  # "score from here" copies an upload; a repeated upload/complete HEADs the video
         "s3:DeleteObject",  # cancel
         "s3:ListMultipartUploadParts",  # GET /v1/jobs/{id}/upload/parts
     }
