@@ -5,6 +5,12 @@
 # Build context: the repository root (`docker build -f docker/services.Dockerfile .`).
 FROM python:3.12.13-slim-bookworm
 
+# A package index mirror for pip, when the build is given one (compose passes these from the
+# environment, make deploy as SAM DockerBuildArgs); unset, pip uses its default index.
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
+
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -2,6 +2,7 @@
 
     python scripts/aws_deploy.py check                 # credentials and region, or a clear stop
     python scripts/aws_deploy.py publish-web STACK     # web/ + config.json to the stack's page
+    python scripts/aws_deploy.py build-template OUT    # template.yaml + the pip mirror as DockerBuildArgs
 
 ``publish-web`` writes the page's ``config.json`` with the same function the native web server
 uses (:func:`divescore.webpage.page_config`), pointing both API addresses at the stack's
@@ -110,13 +111,39 @@ def publish_web(session: boto3.session.Session, stack: str, web_dir: Path | None
     return outputs["WebUrl"]
 
 
+PIP_INDEX_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST")
+IMAGE_DOCKERFILE_LINE = "      Dockerfile: lambda_image/Dockerfile\n"
+
+
+def template_with_build_args(template: str, environ: dict[str, str]) -> str:
+    """template.yaml with the package index settings set in ``environ`` as the inference
+    image's SAM ``DockerBuildArgs`` (Metadata cannot read parameters, so they are written in)."""
+    args = {name: environ[name] for name in PIP_INDEX_VARIABLES if environ.get(name)}
+    if not args:
+        return template
+    if template.count(IMAGE_DOCKERFILE_LINE) != 1:
+        raise DeployError("template.yaml: cannot find the inference image's Metadata "
+                          "(Dockerfile: lambda_image/Dockerfile)")
+    block = "      DockerBuildArgs:\n" + "".join(f"        {k}: {json.dumps(v)}\n" for k, v in args.items())
+    return template.replace(IMAGE_DOCKERFILE_LINE, IMAGE_DOCKERFILE_LINE + block)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="check the AWS credentials and region")
     publish = sub.add_parser("publish-web", help="upload the web page and its config.json")
     publish.add_argument("stack", help="CloudFormation stack name, e.g. divescore-dev")
+    build = sub.add_parser("build-template", help="write template.yaml with the pip mirror as DockerBuildArgs")
+    build.add_argument("out", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "build-template":
+        try:
+            args.out.write_text(template_with_build_args((ROOT / "template.yaml").read_text(), dict(os.environ)))
+        except DeployError as err:
+            print(f"deploy: {err}", file=sys.stderr)
+            return 1
+        return 0
     try:
         session = make_session()
         if args.command == "check":

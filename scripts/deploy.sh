@@ -57,7 +57,10 @@ find build/api -name __pycache__ -type d -prune -exec rm -rf {} +
 "$PY" scripts/pins.py --base > build/api/requirements.txt
 
 # -- build and deploy (options in samconfig.toml) -------------------------------------------
-sam build
+# The template with the pip mirror settings (if any) as the inference image's build args;
+# beside template.yaml, as SAM resolves CodeUri and DockerContext from the template's folder.
+"$PY" scripts/aws_deploy.py build-template .template.deploy.yaml
+sam build --template-file .template.deploy.yaml
 sam deploy --stack-name "$STACK" --parameter-overrides "Stage=$STAGE WebOrigin=$WEB_ORIGIN ModelWeights=$MODEL_WEIGHTS"
 
 # -- the web page, told where the API is ---------------------------------------------------

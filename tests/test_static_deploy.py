@@ -188,3 +188,35 @@ def test_make_up_needs_compose_2_17_and_says_so(tmp_path):
     assert none.returncode == 1
     assert "needs Docker with Compose v2" in none.stderr
     assert "scripts/check_compose.sh" in (ROOT / "Makefile").read_text().split("\nup:")[1].split("\n\n")[0]
+
+
+def test_a_package_mirror_reaches_the_image_builds(tmp_path):
+    out = tmp_path / "template.yaml"
+    env = {**without_aws(tmp_path), "PIP_INDEX_URL": "https://mirror.example/simple",
+           "PIP_TRUSTED_HOST": "mirror.example"}
+    subprocess.run([sys.executable, str(AWS_DEPLOY), "build-template", str(out)], check=True, env=env, timeout=60)
+    from tests.static_support import load_template
+
+    metadata = load_template(out)["Resources"]["InferenceFunction"]["Metadata"]
+    assert metadata["DockerBuildArgs"] == {"PIP_INDEX_URL": "https://mirror.example/simple",
+                                           "PIP_TRUSTED_HOST": "mirror.example"}
+    # Without a mirror the template is used as it is.
+    subprocess.run([sys.executable, str(AWS_DEPLOY), "build-template", str(out)], check=True,
+                   env=without_aws(tmp_path), timeout=60)
+    assert out.read_text() == (ROOT / "template.yaml").read_text()
+    assert "sam build --template-file .template.deploy.yaml" in DEPLOY.read_text()
+    # Both images read the same settings as build arguments; pip takes them from the environment.
+    for dockerfile in ("lambda_image/Dockerfile", "docker/services.Dockerfile"):
+        text = (ROOT / dockerfile).read_text()
+        for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"):
+            assert f"ARG {name}\n" in text, (dockerfile, name)
+            assert text.index(f"ARG {name}") < text.index("pip install"), (dockerfile, name)
+
+
+def test_compose_passes_the_package_mirror_to_both_image_builds():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for name in ("presign", "inference"):
+        args = compose["services"][name]["build"]["args"]
+        assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"} <= set(args), name
