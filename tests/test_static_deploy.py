@@ -220,3 +220,20 @@ def test_compose_passes_the_package_mirror_to_both_image_builds():
     for name in ("presign", "inference"):
         args = compose["services"][name]["build"]["args"]
         assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"} <= set(args), name
+
+
+def test_the_models_readme_describes_what_the_builds_and_the_template_do():
+    """Every way lambda_image/models/README.md gives to ship real checkpoints exists."""
+    from tests.static_support import load_template
+
+    readme = (ROOT / "lambda_image" / "models" / "README.md").read_text()
+    dockerfile = (ROOT / "lambda_image" / "Dockerfile").read_text()
+    assert "COPY lambda_image/models/ /opt/divescore/models/" in dockerfile
+    assert "--build-arg" not in readme  # the checkpoints need none (there is no MODEL_DIR build argument)
+    template = load_template()
+    assert "checkpoints" in template["Parameters"]["ModelWeights"]["AllowedValues"]
+    model_dir = template["Resources"]["InferenceFunction"]["Properties"]["Environment"]["Variables"]
+    assert "/opt/divescore/models" in str(model_dir["DIVESCORE_MODEL_DIR"])
+    assert "MODEL_WEIGHTS=checkpoints make deploy" in readme and "MODEL_WEIGHTS" in DEPLOY.read_text()
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "MODEL_DIR=/opt/divescore/models make up" in readme and "DIVESCORE_MODEL_DIR: ${MODEL_DIR:-}" in compose
