@@ -53,6 +53,19 @@ def post_upload(job: dict, data: bytes | Path, content_type="video/mp4") -> requ
     return response
 
 
+def upload_parts(job: dict, data: bytes) -> list[dict]:
+    """PUT each part of a multipart job to its pre-signed URL; the parts list to complete it with."""
+    upload = job["upload"]
+    assert upload["method"] == "MULTIPART", upload["method"]
+    parts = []
+    for part in upload["parts"]:
+        start = (part["part_number"] - 1) * upload["part_size"]
+        put = requests.put(part["url"], data=data[start:start + upload["part_size"]], timeout=60)
+        assert put.status_code == 200, put.text
+        parts.append({"part_number": part["part_number"], "etag": put.headers["ETag"]})
+    return parts
+
+
 def submit(stack, path: Path, **kwargs) -> dict:
     """Create a job for ``path`` and upload it; the 201 body."""
     job = create_job(stack, path, **kwargs)

@@ -20,6 +20,7 @@ from tests.stack_support import (
     s3_event,
     send,
     small_clip,
+    upload_parts,
     wait_final,
     wait_status,
 )
@@ -108,13 +109,7 @@ def test_a_repeated_complete_after_s3_completed_the_upload_leaves_the_job_alone(
     video = padded(small_clip(tmp_path / "dive.mp4"), stack.settings.multipart_threshold_bytes + 1024)
     job = create_job(stack, video)
     upload, data = job["upload"], video.read_bytes()
-    assert upload["method"] == "MULTIPART"
-    parts = []
-    for part in upload["parts"]:
-        start = (part["part_number"] - 1) * upload["part_size"]
-        put = requests.put(part["url"], data=data[start:start + upload["part_size"]], timeout=60)
-        assert put.status_code == 200, put.text
-        parts.append({"part_number": part["part_number"], "etag": put.headers["ETag"]})
+    parts = upload_parts(job, data)
     # What S3 holds once it has forgotten a completed upload: the video, and no upload of that
     # id (a retry soon after the completion gets its answer again; later, NoSuchUpload).
     record, s3 = stack.store.get(job["job_id"]), stack.client("s3")

@@ -43,6 +43,7 @@ from tests.stack_support import (
     send,
     small_clip,
     submit,
+    upload_parts,
     wait_final,
     wait_status,
 )
@@ -164,15 +165,8 @@ def test_the_same_event_twice_at_once_is_scored_once(faulty, tmp_path):
 def test_two_events_for_one_multipart_upload_are_scored_once(faulty, tmp_path):
     path = padded(small_clip(tmp_path / "big.mp4", offset=13), 7 * 1024 * 1024)  # over the 6 MiB threshold
     job = create_job(faulty, path)
-    upload = job["upload"]
-    assert upload["method"] == "MULTIPART"
-    data = path.read_bytes()
-    parts = []
-    for part in upload["parts"]:
-        start = (part["part_number"] - 1) * upload["part_size"]
-        put = requests.put(part["url"], data=data[start:start + upload["part_size"]], timeout=60)
-        assert put.status_code == 200, put.text
-        parts.append({"part_number": part["part_number"], "etag": put.headers["ETag"]})
+    upload, data = job["upload"], path.read_bytes()
+    parts = upload_parts(job, data)
     key = faulty.settings.upload_key(job["job_id"])
 
     completed = requests.post(upload["complete_url"], json={"parts": parts}, timeout=60)
