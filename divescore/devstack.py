@@ -2,6 +2,9 @@
 
     python -m divescore.devstack [--without NAME ...]
 
+With DIVESCORE_IAM=enforced (the default) each process runs with its own access key, whose
+policy is its function's role in template.yaml (divescore.principals, divescore.policies).
+
 Processes: the AWS emulator (moto server: S3, SQS, DynamoDB), one Lambda Runtime Interface
 Emulator per function runtime running ``python -m awslambdaric``, the dispatcher, the sweep
 (jobs lost on their last attempt), the notifier (webhooks), the two API services under
