@@ -229,3 +229,17 @@ def test_the_docs_list_what_each_process_runs_with():
     docs = (ROOT / "docs" / "settings.md").read_text()
     for principal in PRINCIPALS.values():
         assert f"`{principal.function}`" in docs
+
+
+def test_each_process_starts_as_its_principal_and_with_iam_off_as_it_is():
+    from divescore.devstack import iam_label, processes
+
+    enforced = processes(load({}, credentials_dir="/keys"))
+    for name, principal in (("presign", "presign"), ("score", "score"), ("function-0", "function"),
+                            ("dispatcher", "dispatcher")):
+        assert f"-m divescore.principals exec {principal} -- " in enforced[name][0], name
+    assert "divescore.principals" not in enforced["web"][0] + enforced["emulator"][0]
+    off = load({}, iam="off")
+    assert not any("divescore.principals" in command for command, _, _ in processes(off).values())
+    assert iam_label(off).startswith("OFF")
+    assert iam_label(load({})).startswith("enforced")
