@@ -35,6 +35,8 @@ def install() -> None:
     original = S3Response._authenticate_and_authorize_s3_action
 
     def authorize_s3(self, bucket_name=None, key_name=None):
+        if self.method == "OPTIONS":
+            return  # a CORS preflight carries no credentials; the bucket's CORS rules answer it
         if not enforcing():
             return original(self, bucket_name=bucket_name, key_name=key_name)
         if "Authorization" in self.headers:

@@ -187,6 +187,17 @@ def test_a_pre_signed_url_acts_with_its_signers_permissions(enforced):
     assert requests.get(allowed.split("?")[0], timeout=10).status_code == 403  # anonymous
 
 
+def test_a_cors_preflight_needs_no_credentials(enforced):
+    emulator, as_admin, _ = enforced
+    as_admin("s3").put_bucket_cors(Bucket="iam-bucket", CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["http://page.example"], "AllowedMethods": ["POST", "PUT"], "AllowedHeaders": ["*"]}]})
+    for path in ("/iam-bucket", "/iam-bucket/uploads/x/video"):
+        preflight = requests.options(f"{emulator.endpoint}{path}", timeout=10, headers={
+            "Origin": "http://page.example", "Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 200, path
+        assert preflight.headers["Access-Control-Allow-Origin"] == "http://page.example"
+
+
 def test_an_expired_pre_signed_url_is_refused(enforced):
     _, as_admin, _ = enforced
     as_admin("s3").put_object(Bucket="iam-bucket", Key="uploads/e/video", Body=b"video")
