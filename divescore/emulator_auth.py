@@ -11,8 +11,9 @@ out matter here, so they are added to the running moto server:
   at all is anonymous, and the bucket is private: 403.
 - **A missing object reads as 403 without ``s3:ListBucket``**, as S3 answers a HEAD or GET
   for a key that does not exist when the caller may not list the bucket.
-- **DynamoDB resources.** moto authorises DynamoDB actions against ``*``, so a statement
-  limited to the table's ARN would never match; the table named in the request is used.
+- **DynamoDB and Secrets Manager resources.** moto authorises their actions against ``*``, so
+  a statement limited to a table's or a secret's ARN would never match; the table or secret
+  named in the request is used.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 def install() -> None:
     from moto.dynamodb.responses import DynamoHandler
     from moto.s3.responses import S3Response
+    from moto.secretsmanager.responses import SecretsManagerResponse
 
     original = S3Response._authenticate_and_authorize_s3_action
 
@@ -47,6 +49,7 @@ def install() -> None:
 
     S3Response._authenticate_and_authorize_s3_action = authorize_s3
     DynamoHandler._determine_resource = _dynamodb_table_arn
+    SecretsManagerResponse._determine_resource = _secret_arn
 
 
 def enforcing() -> bool:
@@ -198,3 +201,11 @@ def _dynamodb_table_arn(handler) -> str:
     if not name:
         return "*"
     return f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/{name}"
+
+
+def _secret_arn(handler) -> str:
+    try:
+        secret_id = handler._get_param("SecretId")
+        return handler.backend.secrets[secret_id].arn if secret_id else "*"
+    except Exception:  # no such secret (the action answers that itself), or no id in the request
+        return "*"

@@ -47,6 +47,7 @@ LOCAL_RESOURCES = {
     "JobsDeadLetterQueue": "dead_letter_queue",
     "JobsTable": "table",
     "CallbacksQueue": "callbacks_queue",
+    "WebhookSecret": "webhook_secret",
 }
 
 
@@ -168,6 +169,8 @@ class Resolver:
         if name in LOCAL_RESOURCES:
             value = getattr(self.settings, LOCAL_RESOURCES[name])
             kind = self.template["Resources"][name]["Type"]
+            if kind == "AWS::SecretsManager::Secret":  # Ref is the ARN, which ends in 6 random characters
+                return f"arn:aws:secretsmanager:{self.settings.region}:{self.pseudo['AWS::AccountId']}:secret:{value}-*"
             return self._queue_url(value) if kind == "AWS::SQS::Queue" else value
         parameters = self.template.get("Parameters", {})
         if name in parameters:

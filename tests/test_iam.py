@@ -99,7 +99,7 @@ def enforced():
     """An emulator of our own with IAM enforced, the resources, and users with small policies."""
     emulator = Emulator()
     try:
-        admin = principals.enforce(emulator.endpoint, SETTINGS)
+        admin = emulator.admin = principals.enforce(emulator.endpoint, SETTINGS)
         as_admin = client_factory(emulator.endpoint, admin)
         as_admin("s3").create_bucket(Bucket=SETTINGS.bucket)
         for table in (SETTINGS.table, "other-table"):
@@ -144,6 +144,19 @@ def error_code(call) -> str:
     with pytest.raises(ClientError) as raised:
         call()
     return raised.value.response["Error"]["Code"]
+
+
+def test_a_secret_is_authorised_by_its_arn_as_the_template_names_it(enforced):
+    emulator, as_admin, _ = enforced
+    settings = load({}, webhook_secret="iam-secret")
+    for name in ("iam-secret", "other-secret"):
+        as_admin("secretsmanager").create_secret(Name=name, SecretString="s")
+    policy = policy_for("notifier", settings, ACCOUNT)
+    iam = principals._iam(emulator.endpoint, SETTINGS, emulator.admin)
+    reader = client_factory(emulator.endpoint, principals._create_user(iam, "secret-reader", "p", policy))(
+        "secretsmanager")
+    assert reader.get_secret_value(SecretId="iam-secret")["SecretString"] == "s"
+    assert "secretsmanager:GetSecretValue" in denied(lambda: reader.get_secret_value(SecretId="other-secret"))
 
 
 def test_a_signed_call_is_allowed_only_where_the_policy_allows(enforced):

@@ -29,12 +29,16 @@ pytestmark = pytest.mark.stack
 
 
 def without_action(template: dict, role: str, sid: str, action: str) -> dict:
-    """``template`` with ``action`` taken out of the statement ``sid`` of ``role``."""
+    """``template`` with ``action`` taken out of the statement ``sid`` of ``role`` (and the
+    statement itself, if that was its only action)."""
     for policy in template["Resources"][role]["Properties"]["Policies"]:
-        for statement in policy["PolicyDocument"]["Statement"]:
+        document = policy["PolicyDocument"]
+        for statement in document["Statement"]:
             if statement.get("Sid") == sid:
-                statement["Action"] = [a for a in statement["Action"] if a != action]
-                assert statement["Action"], "keep the statement valid: take out one action of several"
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert action in actions, f"{role}.{sid} has no {action}"
+                statement["Action"] = [a for a in actions if a != action]
+                document["Statement"] = [s for s in document["Statement"] if s["Action"]]
                 return template
     raise AssertionError(f"{role} has no statement {sid}")
 
@@ -50,9 +54,7 @@ def narrowed_stack(tmp_path_factory):
     template = load_template()
     without_action(template, "PresignFunctionRole", "PresignUploads", "s3:PutObject")
     without_action(template, "ScoreFunctionRole", "JobRecords", "dynamodb:GetItem")
-    # WriteResults holds one action: take the statement out instead.
-    statements = template["Resources"]["InferenceFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-    statements["Statement"] = [s for s in statements["Statement"] if s.get("Sid") != "WriteResults"]
+    without_action(template, "InferenceFunctionRole", "WriteResults", "s3:PutObject")
     copy = tmp_path_factory.mktemp("narrowed") / "template.yaml"
     copy.write_text(yaml.safe_dump(template))
     stack = Stack({**STACK_SETTINGS, "DIVESCORE_TEMPLATE": str(copy), "DIVESCORE_MAX_RECEIVE_COUNT": "1"})
