@@ -11,9 +11,9 @@ out matter here, so they are added to the running moto server:
   at all is anonymous, and the bucket is private: 403.
 - **A missing object reads as 403 without ``s3:ListBucket``**, as S3 answers a HEAD or GET
   for a key that does not exist when the caller may not list the bucket.
-- **DynamoDB and Secrets Manager resources.** moto authorises their actions against ``*``, so
-  a statement limited to a table's or a secret's ARN would never match; the table or secret
-  named in the request is used.
+- **DynamoDB, Secrets Manager and sqs:GetQueueUrl resources.** moto authorises them against
+  ``*``, so a statement limited to a table's, a secret's or a queue's ARN would never match;
+  the table, secret or queue named in the request is used.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def install() -> None:
     from moto.dynamodb.responses import DynamoHandler
     from moto.s3.responses import S3Response
     from moto.secretsmanager.responses import SecretsManagerResponse
+    from moto.sqs.responses import SQSResponse
 
     original = S3Response._authenticate_and_authorize_s3_action
 
@@ -50,6 +51,16 @@ def install() -> None:
     S3Response._authenticate_and_authorize_s3_action = authorize_s3
     DynamoHandler._determine_resource = _dynamodb_table_arn
     SecretsManagerResponse._determine_resource = _secret_arn
+    queue_resource = SQSResponse._determine_resource
+
+    def sqs_resource(self) -> str:
+        # GetQueueUrl names its queue by QueueName, which moto's own lookup does not read.
+        name = self._get_param("QueueName")
+        if name and not self._get_param("QueueUrl"):
+            return f"arn:aws:sqs:{self.region}:{self.current_account}:{name}"
+        return queue_resource(self)
+
+    SQSResponse._determine_resource = sqs_resource
 
 
 def enforcing() -> bool:

@@ -159,6 +159,19 @@ def test_a_secret_is_authorised_by_its_arn_as_the_template_names_it(enforced):
     assert "secretsmanager:GetSecretValue" in denied(lambda: reader.get_secret_value(SecretId="other-secret"))
 
 
+def test_get_queue_url_is_authorised_by_the_queue_it_names(enforced):
+    emulator, as_admin, _ = enforced
+    for name in ("iam-callbacks", "iam-other"):
+        as_admin("sqs").create_queue(QueueName=name)
+    iam = principals._iam(emulator.endpoint, SETTINGS, emulator.admin)
+    queue_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:iam-callbacks"
+    user = principals._create_user(iam, "queue-finder", "p", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sqs:GetQueueUrl", "Resource": queue_arn}]})
+    sqs = client_factory(emulator.endpoint, user)("sqs")
+    assert sqs.get_queue_url(QueueName="iam-callbacks")["QueueUrl"].endswith("/iam-callbacks")
+    assert "sqs:GetQueueUrl" in denied(lambda: sqs.get_queue_url(QueueName="iam-other"))
+
+
 def test_a_signed_call_is_allowed_only_where_the_policy_allows(enforced):
     _, _, users = enforced
     s3 = users["uploader"]("s3")

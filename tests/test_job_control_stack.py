@@ -188,8 +188,8 @@ def test_reading_a_job_makes_no_write(stack, tmp_path):
     before = {job_id: stack.store.get(job_id) for job_id in (waiting, done)}
     proxy = RecordingProxy(stack.emulator_url)
     try:
-        with serve_with_gunicorn("score_service", stack.settings, {**stack.env, "AWS_ENDPOINT_URL": proxy.url},
-                                 tmp_path) as score:
+        env = {**stack.env_as("score"), "AWS_ENDPOINT_URL": proxy.url}  # the score role's key
+        with serve_with_gunicorn("score_service", stack.settings, env, tmp_path) as score:
             # WHEN each is read, plainly and with a long poll
             for job_id in (waiting, done):
                 assert requests.get(f"{score.url}/v1/jobs/{job_id}", timeout=30).status_code == 200
