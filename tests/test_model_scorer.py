@@ -59,7 +59,7 @@ def test_the_pipeline_scores_what_the_model_gives_for_the_same_frames(scorer, vi
     assert result.clip_scores[0] == result.clip_scores[2] != result.clip_scores[3]
 
     assert (result.video.frames, result.video.width, result.video.height) == (17, 160, 120)
-    assert set(result.timings) == {"detect_s", "decode_s", "inference_s", "pipeline_s"}
+    assert set(result.timings) == {"probe_s", "detect_s", "decode_s", "inference_s", "pipeline_s"}
     assert result.window.how == "whole"
     strip = cv2.imdecode(np.frombuffer(result.filmstrip, np.uint8), cv2.IMREAD_COLOR)
     assert strip.shape == (128, 8 * 171, 3)

@@ -1,10 +1,11 @@
-"""Video file → score: decode, preprocess, C3D-AVG, with the work of decoding and of the
-network overlapped.
+"""Video → score: decode, preprocess, C3D-AVG, with the work of decoding and of the network
+overlapped.
 
-A decoder thread reads the frames the clip plan needs (one sequential pass), resizes them
-and hands them over through a small bounded queue; the calling thread runs the backbone on
-each clip as soon as its 16th frame arrives, while the decoder carries on (OpenCV and
-PyTorch both release the GIL). The clip features are then averaged and put through the head
+A decoder thread reads the runs of frames the clip plan needs (:func:`inference.video.read_runs`:
+a keyframe seek and a short forward decode per clip, from a file or straight from storage),
+resizes them and hands them over through a small bounded queue; the calling thread runs the
+backbone on each clip as soon as its 16th frame arrives, while the decoder carries on
+(FFmpeg and PyTorch both release the GIL). The clip features are then averaged and put through the head
 in float32, whatever dtype the backbone ran in.
 """
 
@@ -26,7 +27,7 @@ from divescore.settings import Settings
 from inference import detect, entry, filmstrip, preprocess
 from inference.gate import DiveGate
 from inference.model import C3DAVG, NAME, build_model
-from inference.video import VideoInfo, VideoLimits, probe, read_frames
+from inference.video import ReadStats, Source, VideoInfo, VideoLimits, probe, read_runs, runs_of
 from inference.weights import Weights, resolve
 from inference.window import Window, ending_at, whole
 
@@ -58,6 +59,7 @@ class Result:
     filmstrip: bytes  # JPEG
     window: Window  # the stretch scored, and how it was chosen
     dive_probability: float | None = None  # from the gate, when it is on
+    read: ReadStats = dataclasses.field(default_factory=ReadStats)  # what decoding did (frames, seeks)
 
 
 # -- decoding in a thread -----------------------------------------------------------------
@@ -68,8 +70,9 @@ _DONE = object()
 class _Decoder:
     """Iterate over ``(index, resized RGB frame)`` decoded by a background thread."""
 
-    def __init__(self, path: str | Path, indices: Sequence[int], expected_frames: int, buffer: int = 32):
-        self._args = (path, indices, expected_frames)
+    def __init__(self, source: Source, runs: Sequence[range], info: VideoInfo, buffer: int = 32):
+        self._args = (source, runs, info)
+        self.stats = ReadStats()
         self._queue: queue.Queue = queue.Queue(maxsize=buffer)
         self._stop = threading.Event()
         self.seconds = 0.0
@@ -78,10 +81,10 @@ class _Decoder:
 
     def _run(self) -> None:
         started = time.perf_counter()
-        frames = read_frames(*self._args)
+        frames = read_runs(*self._args, stats=self.stats)
         try:
-            for index, frame in frames:
-                if not self._put((index, preprocess.resize_frame(frame))):
+            for frame in frames:
+                if not self._put((frame.index, preprocess.resize_frame(frame.image))):
                     break
         except Exception as err:
             self._put(err)
@@ -146,17 +149,19 @@ class Scorer:
         with torch.inference_mode():
             return self.model.clip_features(clip).float()
 
-    def score(self, path: str | Path, limits: VideoLimits, on_progress: ProgressCallback | None = None,
+    def score(self, source: Source, limits: VideoLimits, on_progress: ProgressCallback | None = None,
               entry_s: float | None = None) -> Result:
-        """Score the training window ending at ``entry_s`` (seconds) when given, else at the
-        entry found in the video, else the whole video (see :mod:`inference.window`).
-        Raises an :mod:`inference.errors` class for a file that cannot be scored."""
+        """Score a video file or a seekable binary file object: the training window ending at
+        ``entry_s`` (seconds) when given, else at the entry found in the video, else the whole
+        video (see :mod:`inference.window`). Raises an :mod:`inference.errors` class for one
+        that cannot be scored."""
         report = on_progress or (lambda stage, fraction: None)
         started = time.perf_counter()
-        info = probe(path, limits)
+        info = probe(source, limits)
+        probed = time.perf_counter()
         report(Stage.DECODING, 0.0)
         t = time.perf_counter()
-        window = choose_window(path, info, entry_s)
+        window = choose_window(source, info, entry_s)
         detect_seconds = time.perf_counter() - t
         plan = window.clips()
         wanted = sorted({i for clip in plan for i in clip})
@@ -169,7 +174,7 @@ class Scorer:
         features: dict[tuple[int, ...], torch.Tensor] = {}
         network_seconds = 0.0
 
-        decoder = _Decoder(path, wanted, info.frames)
+        decoder = _Decoder(source, runs_of(wanted), info)
         try:
             for count, (index, frame) in enumerate(decoder, start=1):
                 report(Stage.DECODING, len(features) / clip_count)  # lets a cancel stop the decode
@@ -207,12 +212,14 @@ class Scorer:
             timings={
                 "detect_s": round(detect_seconds, 3),
                 "decode_s": round(decoder.seconds, 3),  # overlaps inference_s
+                "probe_s": round(probed - started, 3),
                 "inference_s": round(network_seconds, 3),
                 "pipeline_s": round(time.perf_counter() - started, 3),
             },
             filmstrip=jpeg,
             window=window,
             dive_probability=dive_probability,
+            read=decoder.stats,
         )
 
 

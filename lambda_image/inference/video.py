@@ -1,19 +1,37 @@
-"""Reading video files with OpenCV: what a file holds (:func:`probe`) and the frames we need
-(:func:`read_frames`).
+"""Reading videos with PyAV (FFmpeg's libraries): what a file holds (:func:`probe`) and the
+frames asked for (:func:`read_runs`), decoding only the stretches that hold them.
 
-Frames are read by one sequential pass of ``grab()`` (demux + decode) and ``retrieve()``
-(colour conversion) only for the frames we keep. Seeking is never used: on H.264 each seek
-decodes again from the previous keyframe, 4-35x slower than a sequential pass. Only one
-full-size frame is held at a time, so memory stays bounded whatever the file's size.
+A *run* is a range of frame indices; an index is a frame's position in a sequential decode
+(the first frame the decoder outputs is 0), which is what every caller means by "frame 40".
+For each run the reader seeks to the keyframe at or before the run's first frame and decodes
+forward to its last; when that keyframe is not past what it has already decoded it decodes
+on instead, so no frame is decoded twice and no seek is made per frame (on H.264 per-frame
+seeking was measured 4-35x slower than one sequential pass).
+
+A decoded frame's index comes from its timestamp, ``(pts - first pts) / frame duration``,
+which holds for a constant frame rate. Where that cannot be trusted the reader decodes
+sequentially instead, counting frames as they come: a file without an index to seek with
+(a WebM as browsers' MediaRecorder writes it: no cues, no duration), a frame rate the
+stream does not state, or timestamps that turn out irregular or a seek that lands wrong
+while reading (it then carries on sequentially from the start for the frames still wanted).
+Both ways give the same frames.
+
+Frames are BGR ``(H, W, 3)`` uint8, turned upright when the file says it is rotated (a
+portrait phone video), as :func:`inference.preprocess.resize_frame` takes them. ``source``
+is a path or a seekable binary file object (:class:`inference.storage.RangedObject` reads
+an S3 object through ranged GETs).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
+import av
 import cv2
 import numpy as np
 
@@ -24,8 +42,16 @@ from inference import errors
 MIN_FRAME_SIDE = 32
 # Used for the duration check when a file does not state a usable frame rate.
 ASSUMED_FPS = 30.0
-# FFmpeg opens still images as one-frame videos; these are their codec tags as OpenCV reports them.
-STILL_IMAGE_CODECS = frozenset({"MPNG", "MJPG", "webp", "tiff", "gif", ""})
+# FFmpeg opens still images as one-frame videos: its image demuxers and their codecs.
+STILL_IMAGE_CODECS = frozenset({"png", "mjpeg", "webp", "tiff", "gif", "bmp", "jpegls", "qoi", ""})
+# How far off a whole frame a timestamp may sit (as a share of a frame) and still count as
+# that frame: containers with a millisecond time base round 30 fps timestamps to 33 or 34 ms.
+TIMESTAMP_SLACK = 0.25
+# Times a seek may land after the run it was for before the reader gives up on seeking.
+SEEK_RETRIES = 2
+READ_BUFFER_BYTES = 256 * 1024  # PyAV's reads from a file object; the default 32 KiB means many small calls
+
+Source = str | Path | BinaryIO
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +69,10 @@ class VideoLimits:
 class VideoInfo:
     frames: int
     fps: float
-    width: int
+    width: int  # as displayed: a portrait video's rotation already applied
     height: int
-    codec: str = ""  # OpenCV's FOURCC tag, e.g. "h264", "FMP4"
+    codec: str = ""  # FFmpeg's decoder name, e.g. "h264", "hevc", "vp9"
+    rotation: int = 0  # degrees counterclockwise the frames are turned to be shown upright
 
     @property
     def duration_seconds(self) -> float:
@@ -53,47 +80,113 @@ class VideoInfo:
 
     def as_dict(self) -> dict:
         return {"frames": self.frames, "fps": round(self.fps, 3), "width": self.width, "height": self.height,
-                "duration_s": round(self.duration_seconds, 3), "codec": self.codec}
+                "duration_s": round(self.duration_seconds, 3), "codec": self.codec, "rotation": self.rotation}
 
 
-def _open(path: str | Path) -> cv2.VideoCapture:
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not capture.isOpened():
-        capture.release()
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    index: int  # position in a sequential decode, from 0
+    seconds: float  # presentation time after the first frame's
+    image: np.ndarray  # (H, W, 3) BGR uint8, upright
+
+
+# -- opening and probing ---------------------------------------------------------------------
+
+def _open(source: Source) -> av.container.InputContainer:
+    if not isinstance(source, (str, Path)):
+        source.seek(0)
+    try:
+        container = av.open(source if not isinstance(source, Path) else str(source), "r",
+                            buffer_size=READ_BUFFER_BYTES)
+    except (av.FFmpegError, UnicodeDecodeError, IndexError, ValueError):
         raise errors.NotAVideo(
             "The file could not be read as a video (unknown format, damaged, or without a video track). "
             "Upload an MP4, MOV, WebM or MKV video."
-        )
-    return capture
+        ) from None
+    if not container.streams.video:
+        container.close()
+        raise errors.NotAVideo("The file has no video track. Upload a video file.")
+    return container
 
 
-def probe(path: str | Path, limits: VideoLimits) -> VideoInfo:
-    """The file's frame count, frame rate and size, checked against ``limits`` before any
-    decoding. Raises the :mod:`inference.errors` class that says what is wrong."""
-    capture = _open(path)
+def _quarter_turns(degrees: float) -> int:
+    return int(round(degrees / 90.0)) % 4 * 90 if math.isfinite(degrees) else 0
+
+
+def _stream_fps(stream) -> Fraction | None:
+    for rate in (stream.average_rate, stream.base_rate, stream.guessed_rate):
+        if rate and 0 < rate <= 1000:
+            return Fraction(rate)
+    return None
+
+
+def probe(source: Source, limits: VideoLimits) -> VideoInfo:
+    """The file's frame count, frame rate, size and rotation, checked against ``limits``
+    before any frame is decoded. Raises the :mod:`inference.errors` class that says what is
+    wrong."""
+    container = _open(source)
     try:
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        if not math.isfinite(fps) or not 0 < fps <= 1000:
-            fps = ASSUMED_FPS
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        width, height = context.width, context.height
         if width <= 0 or height <= 0:
             raise errors.NotAVideo("The file has no readable video track. Upload a video file.")
         _check_resolution(width, height, limits)
-        frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        if frames <= 0:  # the container does not say: count by decoding, within the duration limit
-            frames = _count_by_grabbing(capture, limit=math.ceil(limits.max_seconds * fps) + 1)
-        codec = _fourcc(capture)
+        rate = _stream_fps(stream)
+        fps = float(rate) if rate else ASSUMED_FPS
+        frames = _announced_frames(container, stream, fps)
+        if frames <= 0:  # the container does not say: count packets (no decoding), within the duration limit
+            frames = _count_packets(container, stream, limit=math.ceil(limits.max_seconds * fps) + 1)
+        rotation = _first_frame_rotation(container, stream)
+        codec = context.name or ""
+        if container.format.name.endswith("_pipe") or container.format.name == "image2":
+            codec = codec if codec in STILL_IMAGE_CODECS else ""
     finally:
-        capture.release()
-    info = VideoInfo(frames=frames, fps=fps, width=width, height=height, codec=codec)
+        container.close()
+    if rotation in (90, 270):
+        width, height = height, width
+    info = VideoInfo(frames=frames, fps=fps, width=width, height=height, codec=codec, rotation=rotation)
     _check_length(info, limits)
     return info
 
 
-def _fourcc(capture: cv2.VideoCapture) -> str:
-    tag = int(capture.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF
-    return tag.to_bytes(4, "little").decode("latin-1").strip("\0 ")
+def _announced_frames(container, stream, fps: float) -> int:
+    if stream.frames > 0:
+        return stream.frames
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / av.time_base
+    else:
+        return 0
+    return round(seconds * fps)
+
+
+def _count_packets(container, stream, limit: int) -> int:
+    count = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                count += 1
+                if count > limit:
+                    raise errors.VideoTooLong(
+                        "The video is longer than the longest accepted duration. Trim it to the dive."
+                    )
+    except av.FFmpegError:
+        pass  # a damaged tail: what was counted is what there is
+    container.seek(0)
+    return count
+
+
+def _first_frame_rotation(container, stream) -> int:
+    """The display rotation, read from the first decoded frame's side data (FFmpeg copies
+    the stream's display matrix onto every frame); 0 when no frame decodes (found later)."""
+    try:
+        for frame in container.decode(stream):
+            return _quarter_turns(frame.rotation or 0)
+    except av.FFmpegError:
+        pass
+    return 0
 
 
 def _check_resolution(width: int, height: int, limits: VideoLimits) -> None:
@@ -125,39 +218,238 @@ def _check_length(info: VideoInfo, limits: VideoLimits) -> None:
         )
 
 
-def _count_by_grabbing(capture: cv2.VideoCapture, limit: int) -> int:
-    count = 0
-    while count <= limit and capture.grab():
-        count += 1
-    if count > limit:
-        raise errors.VideoTooLong("The video is longer than the longest accepted duration. Trim it to the dive.")
-    return count
+# -- runs -------------------------------------------------------------------------------------
+
+def runs_of(indices: Iterable[int]) -> list[range]:
+    """Sorted, distinct ``indices`` as the fewest runs of consecutive frames."""
+    runs: list[range] = []
+    for index in sorted(set(indices)):
+        if runs and runs[-1].stop == index:
+            runs[-1] = range(runs[-1].start, index + 1)
+        else:
+            runs.append(range(index, index + 1))
+    return runs
 
 
-def read_frames(path: str | Path, indices: Iterable[int], expected_frames: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(index, frame)`` for each wanted index, in increasing order; frames are BGR
-    ``(H, W, 3)`` uint8 as OpenCV decodes them.
+def _merged(runs: Iterable[range]) -> list[range]:
+    return runs_of(i for run in runs for i in run if i >= 0)
 
-    ``expected_frames`` is the count :func:`probe` found. A stream that ends a few frames
-    early (an estimated count) repeats its last frame for the missing indices; one that ends
-    far earlier is a truncated file.
+
+# -- reading ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ReadStats:
+    """What a read did: for tests, logs and the benchmark."""
+
+    decoded: int = 0  # frames out of the decoder, counting any decoded again after a fallback
+    seeks: int = 0
+    sequential: bool = False  # the sequential pass read (all or the rest of) the frames
+
+
+class _Irregular(Exception):
+    """Timestamps or a seek cannot be trusted for this file: read it sequentially instead."""
+
+
+def read_runs(source: Source, runs: Iterable[range], info: VideoInfo, *, seek: bool = True,
+              stats: ReadStats | None = None) -> Iterator[Frame]:
+    """Each frame of ``runs`` once, in increasing index order.
+
+    ``info`` is what :func:`probe` found. A stream that ends a few frames before
+    ``info.frames`` (an estimated count) repeats its last frame for the indices past its end;
+    one that ends far earlier is a truncated file (:class:`errors.VideoTruncated`).
+    ``seek=False`` reads sequentially (the reference the seeking path is tested against).
     """
-    wanted = sorted(set(indices))
-    capture = _open(path)
+    wanted = _merged(runs)
+    if not wanted:
+        return
+    stats = stats if stats is not None else ReadStats()
+    container = _open(source)
     try:
-        position = -1  # index of the frame the capture stands on
-        last_frame = None
-        for done, index in enumerate(wanted):
-            while position < index and capture.grab():
-                position += 1
-            ok, frame = capture.retrieve() if position == index else (False, None)
-            if not ok:
-                yield from _fill_missing(wanted[done:], last_frame, decoded=position + 1, expected=expected_frames)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        done = -1  # the highest index yielded
+        if seek:
+            try:
+                reader = _SeekingReader(container, stream, info, stats)
+                for frame in reader.frames(wanted):
+                    done = frame.index
+                    yield frame
                 return
-            last_frame = frame
-            yield index, frame
+            except _Irregular:
+                container.seek(0)
+        remaining = [r for r in (range(max(r.start, done + 1), r.stop) for r in wanted) if r]
+        stats.sequential = True
+        yield from _sequential(container, stream, remaining, info, stats)
     finally:
-        capture.release()
+        container.close()
+
+
+def read_frames(source: Source, indices: Iterable[int], expected_frames: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, frame)`` for each wanted index, in increasing order (see :func:`read_runs`)."""
+    info = probe_for_reading(source, expected_frames)
+    for frame in read_runs(source, runs_of(indices), info):
+        yield frame.index, frame.image
+
+
+def probe_for_reading(source: Source, expected_frames: int) -> VideoInfo:
+    """The :class:`VideoInfo` reading needs when only the frame count is known."""
+    container = _open(source)
+    try:
+        stream = container.streams.video[0]
+        rate = _stream_fps(stream)
+        rotation = _first_frame_rotation(container, stream)
+        return VideoInfo(frames=expected_frames, fps=float(rate) if rate else ASSUMED_FPS,
+                         width=stream.codec_context.width, height=stream.codec_context.height,
+                         codec=stream.codec_context.name or "", rotation=rotation)
+    finally:
+        container.close()
+
+
+def _upright(frame: av.VideoFrame, rotation: int) -> np.ndarray:
+    image = frame.to_ndarray(format="bgr24")
+    if rotation == 90:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    if rotation == 180:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if rotation == 270:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    return image
+
+
+def _decoded(container, stream, stats: ReadStats) -> Iterator[av.VideoFrame]:
+    """The stream's frames from where the container stands; a damaged packet ends it."""
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                stats.decoded += 1
+                yield frame
+    except av.FFmpegError:
+        return
+
+
+def _sequential(container, stream, runs: Sequence[range], info: VideoInfo, stats: ReadStats) -> Iterator[Frame]:
+    """One pass from the start, counting frames; only the wanted ones are converted."""
+    wanted = iter([i for run in runs for i in run])
+    target = next(wanted, None)
+    position = -1
+    first_pts = None
+    last: Frame | None = None
+    for decoded in _decoded(container, stream, stats):
+        position += 1
+        if first_pts is None:
+            first_pts = decoded.pts or 0
+        if target is None:
+            return
+        if position == target:
+            last = Frame(position, _seconds(decoded, first_pts, stream), _upright(decoded, info.rotation))
+            yield last
+            target = next(wanted, None)
+            if target is None:
+                return
+    if target is not None:
+        yield from _fill_missing([target, *wanted], last, decoded=position + 1, expected=info.frames)
+
+
+def _seconds(frame: av.VideoFrame, first_pts: int, stream) -> float:
+    if frame.pts is None or not stream.time_base:
+        return 0.0
+    return float((frame.pts - first_pts) * stream.time_base)
+
+
+class _SeekingReader:
+    """Keyframe seeks, frame indices from timestamps (see the module's docstring)."""
+
+    LANDED_LATE = "landed late"
+
+    def __init__(self, container, stream, info: VideoInfo, stats: ReadStats):
+        self.container, self.stream, self.info, self.stats = container, stream, info, stats
+        rate = _stream_fps(stream)
+        try:  # Matroska reads cues that follow the clusters only when first asked to seek
+            container.seek(0, backward=True, stream=stream)
+        except av.FFmpegError:
+            raise _Irregular() from None
+        keyframes = sorted(e.timestamp for e in stream.index_entries if e.is_keyframe and not e.is_discard)
+        if rate is None or not stream.time_base or not keyframes:
+            raise _Irregular()  # nothing to seek with, or no frame duration to count by
+        self.step = 1 / (rate * stream.time_base)  # one frame, in time-base ticks
+        self.keyframes = keyframes
+        self.decoded = _decoded(container, stream, stats)
+        first = next(self.decoded, None)
+        if first is None or first.pts is None:
+            raise _Irregular()  # nothing decodes from the start: the sequential pass says why
+        self.first_pts = first.pts
+        # Index timestamps are decode times in MP4 (a B-frame delay before presentation) and
+        # presentation times elsewhere; the first keyframe is frame 0 either way.
+        self.delay = first.pts - keyframes[0]
+        self.pending: av.VideoFrame | None = first  # decoded, not yet looked at
+        self.position = -1  # index of the last frame looked at
+        self.last: Frame | None = None
+
+    def frames(self, runs: Sequence[range]) -> Iterator[Frame]:
+        for run in runs:
+            yield from self._run(run)
+
+    def _index(self, frame: av.VideoFrame) -> int:
+        if frame.pts is None:
+            raise _Irregular()
+        offset = (frame.pts - self.first_pts) / self.step
+        index = round(offset)
+        if abs(offset - index) > TIMESTAMP_SLACK:
+            raise _Irregular()
+        return index
+
+    def _keyframe_before(self, start: int, back: int) -> tuple[int, int] | None:
+        """(timestamp, estimated index) of the keyframe ``back`` keyframes before the last
+        one at or before frame ``start``."""
+        indices = [(t, round((t + self.delay - self.first_pts) / self.step)) for t in self.keyframes]
+        at_or_before = [k for k in indices if k[1] <= start]
+        return at_or_before[-1 - back] if len(at_or_before) > back else None
+
+    def _run(self, run: range) -> Iterator[Frame]:
+        for back in range(SEEK_RETRIES + 1):
+            keyframe = self._keyframe_before(run.start, back)
+            landing = None
+            if keyframe is not None and keyframe[1] > self.position + 1:
+                # The keyframe lies past what was decoded: jump there. Otherwise decoding on
+                # from here reaches the run without decoding any frame twice.
+                try:
+                    self.container.seek(keyframe[0], backward=True, any_frame=False, stream=self.stream)
+                except av.FFmpegError:
+                    raise _Irregular() from None
+                self.stats.seeks += 1
+                self.decoded = _decoded(self.container, self.stream, self.stats)
+                self.pending = None
+                landing = keyframe[1]
+            outcome = yield from self._decode_run(run, landing)
+            if outcome is not self.LANDED_LATE:
+                return
+        raise _Irregular()
+
+    def _decode_run(self, run: range, landing: int | None):
+        expected = None if landing is not None else self.position + 1
+        while self.position < run.stop - 1:
+            decoded = self.pending if self.pending is not None else next(self.decoded, None)
+            self.pending = None
+            if decoded is None:
+                break
+            index = self._index(decoded)
+            if expected is None:  # the first frame after a seek
+                if index > run.start:
+                    return self.LANDED_LATE
+                expected = index
+            if index != expected:
+                raise _Irregular()  # a gap or a repeat: the timestamps do not count frames
+            self.position, expected = index, index + 1
+            if index >= run.start:
+                self.last = Frame(index, float((decoded.pts - self.first_pts) * self.stream.time_base),
+                                  _upright(decoded, self.info.rotation))
+                yield self.last
+        missing = [i for i in run if i > self.position]
+        if missing:  # the stream ended before the run did
+            if expected is None or self.last is None:
+                raise _Irregular()  # a seek past the end: only a sequential pass can count the frames
+            yield from _fill_missing(missing, self.last, decoded=self.position + 1, expected=self.info.frames)
+        return None
 
 
 def _count_tolerance(expected_frames: int) -> int:
@@ -166,8 +458,8 @@ def _count_tolerance(expected_frames: int) -> int:
     return max(3, expected_frames // 50)
 
 
-def _fill_missing(missing: list[int], last_frame, *, decoded: int, expected: int):
-    if last_frame is None:
+def _fill_missing(missing: list[int], last: Frame | None, *, decoded: int, expected: int) -> Iterator[Frame]:
+    if last is None:
         raise errors.NoFrames(
             "No frame of the video could be decoded; the file is damaged or incomplete. Upload it again."
         )
@@ -177,4 +469,4 @@ def _fill_missing(missing: list[int], last_frame, *, decoded: int, expected: int
             "damaged. Upload the complete file."
         )
     for index in missing:
-        yield index, last_frame
+        yield Frame(index, last.seconds, last.image)

@@ -1,5 +1,5 @@
-"""What the function does with an event: claim the job, check and fetch the upload, score it,
-record the outcome.
+"""What the function does with an event: claim the job, check the upload, score it straight
+from storage (ranged reads of only the parts the clips need), record the outcome.
 
 - ``handle_event``: an SQS batch (each record holding an S3 notification) or a direct S3
   notification. An SQS record that raises first has its message's visibility set to a short
@@ -18,11 +18,10 @@ record the outcome.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -35,11 +34,12 @@ from divescore.jobs import JobStore, Stage, Status
 from divescore.settings import Settings
 from inference import errors, filmstrip
 from inference.scorer import Scorer, load_scorer
+from inference.storage import RangedObject
 from inference.video import VideoLimits
 
 logger = Logger(service="divescore-inference")
 
-DOWNLOAD_SHARE = 0.1  # of the job's progress bar; decoding and scoring fill the rest
+OPEN_SHARE = 0.1  # of the job's progress bar: checking and opening the upload; decoding and scoring fill the rest
 PROGRESS_INTERVAL_S = 0.5  # at most two progress writes a second
 
 
@@ -64,7 +64,6 @@ class Services:
     store: JobStore
     s3: Any
     scorer: Scorer
-    tmp_dir: str | None = None  # where uploads are downloaded; None: the system's (/tmp on Lambda)
     sqs: Any = None  # None: the shared client, made when a retry first needs it
 
     @classmethod
@@ -216,18 +215,18 @@ def _record_retry(job_id: str, claim: str, receives: int, err: Exception, servic
 def _score_upload(job: dict, upload: Upload, services: Services, progress: _ProgressWriter) -> dict:
     started = time.perf_counter()
     settings = services.settings
-    _check_object(upload, job, services)
-    with tempfile.TemporaryDirectory(prefix="divescore-", dir=services.tmp_dir) as folder:
-        path = Path(folder) / "video"
-        t = time.perf_counter()
-        services.s3.download_file(upload.bucket, upload.key, str(path))
-        download_s = time.perf_counter() - t
-        progress(Stage.DOWNLOADING, DOWNLOAD_SHARE)
-        result = services.scorer.score(
-            path, VideoLimits.from_settings(settings),
-            on_progress=lambda stage, fraction: progress(stage, DOWNLOAD_SHARE + (1 - DOWNLOAD_SHARE) * fraction),
-            entry_s=job.get("entry_s"),
-        )
+    size = _check_object(upload, job, services)
+    with contextlib.closing(RangedObject(services.s3, upload.bucket, upload.key, size)) as video:
+        try:
+            result = services.scorer.score(
+                video, VideoLimits.from_settings(settings),
+                on_progress=lambda stage, fraction: progress(stage, OPEN_SHARE + (1 - OPEN_SHARE) * fraction),
+                entry_s=job.get("entry_s"),
+            )
+        except errors.BadInput:
+            if video.failure is not None:  # storage failed under the decoder: not the file's fault
+                raise video.failure from None
+            raise
     record = {
         "score": result.score,
         "clip_scores": result.clip_scores,
@@ -240,13 +239,16 @@ def _score_upload(job: dict, upload: Upload, services: Services, progress: _Prog
     }
     if result.dive_probability is not None:
         record["dive_probability"] = result.dive_probability
-    record["timings"] = {"download_s": round(download_s, 3), **result.timings,
-                         "total_s": round(time.perf_counter() - started, 3)}
+    record["timings"] = {**result.timings, "total_s": round(time.perf_counter() - started, 3)}
+    # Internal: how much of the object decoding read, and how.
+    record["read"] = {"bytes": video.bytes_read, "requests": video.requests, "object_bytes": size,
+                      **dataclasses.asdict(result.read)}
     return record
 
 
-def _check_object(upload: Upload, job: dict, services: Services) -> None:
-    """Turn away what cannot be scored before downloading it."""
+def _check_object(upload: Upload, job: dict, services: Services) -> int:
+    """Turn away what cannot be scored before reading it; returns the object's size.
+    (A HEAD needs only ``s3:GetObject``.)"""
     settings = services.settings
     try:
         head = services.s3.head_object(Bucket=upload.bucket, Key=upload.key)
@@ -272,6 +274,7 @@ def _check_object(upload: Upload, job: dict, services: Services) -> None:
         )
     if size == 0:
         raise errors.NotAVideo("The uploaded file is empty. Upload the video again.")
+    return size
 
 
 def _give_up(job_id: str, claim: str, services: Services) -> None:
