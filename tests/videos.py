@@ -2,6 +2,9 @@
 ``ffmpeg`` binary shipped in the PyPI package imageio-ffmpeg for H.264 and for the odd files.
 
     make_video(path, seconds=2.0, fps=25, size=(320, 240), codec="mp4v" | "h264" | "mpeg4")
+    make_encoded(path, kind, seconds=4.0, gop=25)   # the formats the seeking decoder must read
+                                                    # exactly: FORMATS
+    make_rotated(path, degrees=90)                  # a phone's portrait video (display matrix)
 
 and one maker per bad input (``BAD_INPUTS``: name → maker(path) → path), each writing a file
 that a video pipeline must turn away with a clear reason.
@@ -9,6 +12,7 @@ that a video pipeline must turn away with a clear reason.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +79,59 @@ def make_video(path: str | Path, seconds: float = 2.0, fps: float = 25, size: tu
         ffmpeg.stdin.close()
     if ffmpeg.returncode != 0:
         raise RuntimeError(f"ffmpeg failed ({ffmpeg.returncode}) writing {path}")
+    return path
+
+
+# kind → (encoder options, container, whether the file goes through a pipe: no index, no duration)
+FORMATS: dict[str, tuple[list[str], str, bool]] = {
+    # B-frames (x264's ultrafast preset has none) and an edit list, index first
+    "h264_bframes": (["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-pix_fmt", "yuv420p",
+                      "-movflags", "+faststart"], "mp4", False),
+    # the index (moov) after the media data, as cameras and many editors write it
+    "h264_index_at_end": (["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"], "mp4", False),
+    "hevc": (["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1",
+              "-pix_fmt", "yuv420p"], "mp4", False),
+    "vp9_webm": (["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p"],
+                 "webm", False),
+    "mjpeg_avi": (["-c:v", "mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p"], "avi", False),
+    # as a browser's MediaRecorder writes it: streamed (no cues, no duration), timestamps in
+    # milliseconds that do not fall on a regular grid
+    "webm_recorder": (["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p",
+                       "-live", "1"], "webm", True),
+}
+
+
+def make_encoded(path: str | Path, kind: str, seconds: float = 4.0, fps: float = 25, size: tuple[int, int] = (160, 120),
+                 gop: int = 25) -> Path:
+    """``round(seconds * fps)`` frames of the test pattern in one of :data:`FORMATS`, with a
+    keyframe every ``gop`` frames."""
+    path = Path(path)
+    options, container, streamed = FORMATS[kind]
+    width, height = size
+    timing = []
+    if kind == "webm_recorder":  # jitter of up to 0.6 frame, as a recorder stamping frames as they come
+        timing = ["-vf", f"settb=1/1000,setpts='(N+0.3*mod(N*7\\,3))/{fps}/TB'", "-fps_mode", "passthrough",
+                  "-enc_time_base", "1/1000"]
+    command = [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
+               "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0", *timing, *options, "-g", str(gop),
+               "-f", container, "pipe:1" if streamed else str(path)]
+    with open(path if streamed else os.devnull, "wb") as out, \
+            subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out) as ffmpeg:
+        for i in range(max(1, round(seconds * fps))):
+            ffmpeg.stdin.write(frame(i, size).tobytes())
+        ffmpeg.stdin.close()
+    if ffmpeg.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed ({ffmpeg.returncode}) writing {path}")
+    return path
+
+
+def make_rotated(path: str | Path, degrees: int = 90, seconds: float = 2.0, size: tuple[int, int] = (160, 96)) -> Path:
+    """A landscape-encoded H.264 file whose display matrix turns it ``degrees`` counterclockwise,
+    as a phone held upright records it."""
+    path = Path(path)
+    plain = make_video(path.with_name(path.name + ".plain.mp4"), seconds=seconds, size=size, codec="h264")
+    _ffmpeg("-display_rotation", str(degrees), "-i", str(plain), "-c", "copy", "-f", "mp4", str(path))
+    plain.unlink()
     return path
 
 

@@ -364,6 +364,8 @@ class _SeekingReader:
     def __init__(self, container, stream, info: VideoInfo, stats: ReadStats):
         self.container, self.stream, self.info, self.stats = container, stream, info, stats
         rate = _stream_fps(stream)
+        if container.duration is None:
+            raise _Irregular()  # a live-style file (MediaRecorder's WebM): seeking in it scans and misses
         try:  # Matroska reads cues that follow the clusters only when first asked to seek
             container.seek(0, backward=True, stream=stream)
         except av.FFmpegError:
@@ -413,7 +415,8 @@ class _SeekingReader:
                 # The keyframe lies past what was decoded: jump there. Otherwise decoding on
                 # from here reaches the run without decoding any frame twice.
                 try:
-                    self.container.seek(keyframe[0], backward=True, any_frame=False, stream=self.stream)
+                    # by its presentation time: MP4's seek compares those, not the index's decode times
+                    self.container.seek(keyframe[0] + self.delay, backward=True, any_frame=False, stream=self.stream)
                 except av.FFmpegError:
                     raise _Irregular() from None
                 self.stats.seeks += 1

@@ -1,0 +1,121 @@
+"""The seeking decoder gives exactly the frames a sequential decode gives, in every format
+uploads come in, while decoding only a part of the file; rotation, counts and timestamps
+stay right."""
+
+import subprocess
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+from inference import preprocess
+from inference.video import ReadStats, VideoLimits, probe, read_runs, runs_of
+
+from tests import videos
+
+LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
+SECONDS, FPS, GOP = 12.0, 25, 25  # 300 frames, a keyframe a second: six clips, each one GOP or two
+FRAMES = round(SECONDS * FPS)
+SEEKABLE = [kind for kind in videos.FORMATS if kind != "webm_recorder"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("formats")
+    return {kind: videos.make_encoded(folder / f"{kind}.{videos.FORMATS[kind][1]}", kind, seconds=SECONDS,
+                                      fps=FPS, gop=GOP)
+            for kind in videos.FORMATS}
+
+
+def clip_tensors(frames, plan):
+    """The tensors the model is given for ``plan``'s clips, from ``frames`` by index."""
+    crops = {f.index: preprocess.center_crop(preprocess.resize_frame(f.image)) for f in frames}
+    return [preprocess.clip_tensor([crops[i] for i in clip]) for clip in plan]
+
+
+def read_both_ways(path, plan):
+    info = probe(path, LIMITS)
+    runs = runs_of(i for clip in plan for i in clip)
+    seeking, sequential = ReadStats(), ReadStats()
+    sought = list(read_runs(path, runs, info, stats=seeking))
+    reference = list(read_runs(path, runs, info, seek=False, stats=sequential))
+    return info, sought, reference, seeking, sequential
+
+
+@pytest.mark.parametrize("kind", list(videos.FORMATS))
+def test_seeking_gives_the_clip_tensors_of_a_sequential_decode(files, kind):
+    plan = preprocess.plan_clips(FRAMES)
+    info, sought, reference, seeking, sequential = read_both_ways(files[kind], plan)
+
+    assert info.frames == FRAMES
+    wanted = sorted({i for clip in plan for i in clip})
+    assert [f.index for f in sought] == [f.index for f in reference] == wanted
+    assert [f.seconds for f in sought] == [f.seconds for f in reference]
+    for ours, theirs in zip(clip_tensors(sought, plan), clip_tensors(reference, plan), strict=True):
+        assert torch.equal(ours, theirs)
+    assert sequential.sequential and sequential.decoded == wanted[-1] + 1
+
+
+def keyframe_indices(path):
+    """Which frames of a sequential decode are keyframes, by PyAV's own flags."""
+    with av.open(str(path)) as container:
+        return [i for i, frame in enumerate(container.decode(video=0)) if frame.key_frame]
+
+
+@pytest.mark.parametrize("kind", SEEKABLE)
+def test_seeking_decodes_from_the_keyframe_before_each_clip_and_no_frame_twice(files, kind):
+    plan = preprocess.plan_clips(FRAMES)
+    _, _, _, seeking, _ = read_both_ways(files[kind], plan)
+
+    # What must be decoded: from the last keyframe at or before each clip's first frame to
+    # its last frame, each frame once where those stretches overlap.
+    keyframes = keyframe_indices(files[kind])
+    needed = set()
+    for clip in plan:
+        start = max(k for k in keyframes if k <= clip[0])
+        needed |= set(range(start, clip[-1] + 1))
+    assert not seeking.sequential
+    assert seeking.decoded == len(needed) < FRAMES
+    assert 1 <= seeking.seeks <= len(plan) - 1  # the first clip starts at frame 0: no seek
+
+
+def test_a_recorder_webm_is_read_sequentially_and_its_timestamps_kept(files):
+    plan = preprocess.plan_clips(FRAMES)
+    _, sought, reference, seeking, _ = read_both_ways(files["webm_recorder"], plan)
+
+    assert seeking.sequential and seeking.seeks == 0
+    by_index = {f.index: f.seconds for f in sought}
+    # videos.make_encoded stamps frame n at (n + 0.3 * (7n mod 3)) / 25 s, in whole milliseconds
+    assert by_index[1] == pytest.approx(0.052) and by_index[2] == pytest.approx(0.104)
+
+
+@pytest.mark.parametrize("kind", ["h264_bframes", "mjpeg_avi"])
+def test_the_frames_are_those_opencv_decodes(files, kind):
+    capture = cv2.VideoCapture(str(files[kind]))
+    decoded = []
+    while (frame := capture.read())[0]:
+        decoded.append(frame[1])
+    capture.release()
+    info = probe(files[kind], LIMITS)
+    for frame in read_runs(files[kind], [range(40, 56), range(250, 266)], info):
+        assert np.array_equal(frame.image, decoded[frame.index])
+
+
+@pytest.mark.parametrize("degrees", [90, 270, 180])
+def test_a_rotated_phone_video_is_read_upright(tmp_path, degrees):
+    path = videos.make_rotated(tmp_path / "portrait.mp4", degrees=degrees, size=(160, 96))
+    info = probe(path, LIMITS)
+    expected_size = (96, 160) if degrees in (90, 270) else (160, 96)
+    assert (info.width, info.height, info.rotation) == (*expected_size, degrees)
+
+    # ffmpeg's own tool turns frames upright by the display matrix: the reference
+    width, height = expected_size
+    raw = subprocess.run([videos.FFMPEG, "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "rawvideo",
+                          "-pix_fmt", "bgr24", "pipe:1"], check=True, capture_output=True).stdout
+    upright = np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+    frames = list(read_runs(path, [range(0, 16), range(30, 46)], info))
+    assert len(frames) == 32
+    for frame in frames:
+        assert frame.image.shape == (height, width, 3)
+        assert np.array_equal(frame.image, upright[frame.index])
