@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from inference.scorer import load_scorer
 from inference.worker import Outcome, Services, handle_event, process_upload
 
@@ -299,3 +300,27 @@ print(json.dumps({"event": handler.handler(json.load(sys.stdin), context)}))
     assert len(job_logs) >= 2 and all(line.get("job_id") == job_id for line in job_logs)
     assert store.get(job_id)["status"] == Status.SUCCEEDED
     assert list(tmp_path.iterdir()) == []
+
+
+class _UnreachableGets:
+    """The real client, except that every GET fails as if storage were unreachable."""
+
+    def __init__(self, s3):
+        self._s3 = s3
+
+    def __getattr__(self, name):
+        return getattr(self._s3, name)
+
+    def get_object(self, **kwargs):
+        raise EndpointConnectionError(endpoint_url="http://storage")
+
+
+def test_storage_failing_under_the_decoder_is_retried_not_blamed_on_the_video(services, clip):
+    job_id = submit(services, clip)
+    settings = services.settings
+    upload = Upload(settings.bucket, settings.upload_key(job_id), clip.stat().st_size, "ObjectCreated:Post")
+    broken = dataclasses.replace(services, s3=_UnreachableGets(services.s3))
+
+    with pytest.raises(EndpointConnectionError):
+        process_upload(upload, broken)
+    assert services.store.get(job_id)["status"] == Status.PROCESSING  # the queue retries it

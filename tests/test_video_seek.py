@@ -46,7 +46,7 @@ def read_both_ways(path, plan):
 @pytest.mark.parametrize("kind", list(videos.FORMATS))
 def test_seeking_gives_the_clip_tensors_of_a_sequential_decode(files, kind):
     plan = preprocess.plan_clips(FRAMES)
-    info, sought, reference, seeking, sequential = read_both_ways(files[kind], plan)
+    info, sought, reference, _, sequential = read_both_ways(files[kind], plan)
 
     assert info.frames == FRAMES
     wanted = sorted({i for clip in plan for i in clip})
@@ -82,7 +82,7 @@ def test_seeking_decodes_from_the_keyframe_before_each_clip_and_no_frame_twice(f
 
 def test_a_recorder_webm_is_read_sequentially_and_its_timestamps_kept(files):
     plan = preprocess.plan_clips(FRAMES)
-    _, sought, reference, seeking, _ = read_both_ways(files["webm_recorder"], plan)
+    _, sought, _, seeking, _ = read_both_ways(files["webm_recorder"], plan)
 
     assert seeking.sequential and seeking.seeks == 0
     by_index = {f.index: f.seconds for f in sought}

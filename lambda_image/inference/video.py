@@ -49,7 +49,7 @@ STILL_IMAGE_CODECS = frozenset({"png", "mjpeg", "webp", "tiff", "gif", "bmp", "j
 TIMESTAMP_SLACK = 0.25
 # Times a seek may land after the run it was for before the reader gives up on seeking.
 SEEK_RETRIES = 2
-READ_BUFFER_BYTES = 256 * 1024  # PyAV's reads from a file object; the default 32 KiB means many small calls
+READ_BUFFER_BYTES = 64 * 1024  # what PyAV reads from a file object at a time (its default, 32 KiB, means many calls)
 
 Source = str | Path | BinaryIO
 
@@ -110,7 +110,7 @@ def _open(source: Source) -> av.container.InputContainer:
 
 
 def _quarter_turns(degrees: float) -> int:
-    return int(round(degrees / 90.0)) % 4 * 90 if math.isfinite(degrees) else 0
+    return round(degrees / 90.0) % 4 * 90 if math.isfinite(degrees) else 0
 
 
 def _stream_fps(stream) -> Fraction | None:
