@@ -21,6 +21,7 @@ class Plan:
     clip_seconds: float = 5.0
     big_seconds: float = 95.0  # at 16 Mbit/s: about 190 MB, under the 200 MB upload limit
     big_bitrate: str = "16M"
+    phone_gop: int = 25  # the second large file: a keyframe every second, as phones record
     decode_repeats: int = 2
     pipeline_repeats: int = 2
     # 4. upload

@@ -57,6 +57,7 @@ class Metric:
     target: Target | None = None  # None: supporting figure, no target
     note: str = ""
     state: State = State.MEASURED
+    busy: bool = False  # measured while other processes kept the machine busy: not a clean figure
 
     @property
     def met(self) -> bool | None:
@@ -80,6 +81,7 @@ class Metric:
             "reference_wrong": self.reference_wrong,
             "note": self.note,
             "state": self.state.value,
+            "busy": self.busy,
         }
 
 
@@ -126,9 +128,8 @@ def met_text(metric: Metric) -> str:
         return "not measured"
     if metric.state is State.SKIPPED:
         return "n/a"
-    if metric.reference_wrong:
-        return "reference wrong"
-    return {True: "yes", False: "no", None: "–"}[metric.met]
+    text = "reference wrong" if metric.reference_wrong else {True: "yes", False: "no", None: "–"}[metric.met]
+    return f"{text} (busy)" if metric.busy else text
 
 
 COLUMNS = ("metric", "value", "unit", "target", "met", "note")
@@ -166,7 +167,10 @@ def markdown(results: dict, metrics: list[Metric], plot_name: str | None) -> str
         "Cores kept busy by other processes during each section (of "
         f"{machine['usable_cores']}; the machine is shared): "
         + ", ".join(f"{name} {cores:.1f}" for name, cores in results["series"].get("other_load_cores", {}).items())
-        + ".",
+        + ". Load average (1 min) before → after each section: "
+        + ", ".join(f"{name} {load['before'][0]:g} → {load['after'][0]:g}"
+                    for name, load in results["series"].get("load_average", {}).items())
+        + ". Rows marked (busy) were measured while other processes kept at least a quarter of a core busy.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "| " + " | ".join("---" for _ in COLUMNS) + " |",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shutil
 import tempfile
 import time
@@ -81,9 +82,14 @@ def sections() -> list[Section]:
     ]
 
 
+# Rows measured while other processes kept at least this many cores busy are flagged.
+BUSY_CORES = 0.25
+
+
 def run_section(section: Section, ctx: Context) -> list[Metric]:
     metrics: list[Metric] = []
     started = time.monotonic()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     others = machine.OtherLoad().start()
     ctx.log(f"[{section.name}]")
     try:
@@ -96,7 +102,12 @@ def run_section(section: Section, ctx: Context) -> list[Metric]:
         done = {m.key for m in metrics}
         metrics += [spec.failed(why) for spec in section.specs if spec.key not in done]
     busy = ctx.series.setdefault("other_load_cores", {})[section.name] = round(others.cores(), 2)
-    ctx.log(f"  ({time.monotonic() - started:.0f} s; other processes kept {busy:.1f} cores busy meanwhile)")
+    load_after = [round(x, 2) for x in os.getloadavg()]
+    ctx.series.setdefault("load_average", {})[section.name] = {"before": load_before, "after": load_after}
+    ctx.log(f"  ({time.monotonic() - started:.0f} s; other processes kept {busy:.1f} cores busy meanwhile; "
+            f"load average {load_before[0]:g} before, {load_after[0]:g} after)")
+    if busy >= BUSY_CORES:
+        metrics = [dataclasses.replace(m, busy=True) for m in metrics]
     return metrics
 
 

@@ -31,6 +31,7 @@ class VideoSpec:
     bitrate: str | None = None  # None: x264's default quality (CRF 23)
     noise: int = 0
     max_bytes: int | None = None  # stop writing at this size (ffmpeg -fs)
+    gop: int | None = None  # frames between keyframes; None: x264's default (250, 10 s at 25 fps)
 
     @property
     def frames(self) -> int:
@@ -44,6 +45,8 @@ class VideoSpec:
             parts.append(f"n{self.noise}")
         if self.max_bytes:
             parts.append(f"max{self.max_bytes}")
+        if self.gop:
+            parts.append(f"g{self.gop}")
         return "-".join(parts) + ".mp4"
 
 
@@ -53,6 +56,7 @@ def ffmpeg_command(spec: VideoSpec, path: Path) -> list[str]:
         source += f",noise=alls={spec.noise}:allf=t"
     rate = ["-b:v", spec.bitrate, "-maxrate", spec.bitrate, "-bufsize", spec.bitrate] if spec.bitrate else []
     size_cap = ["-fs", str(spec.max_bytes)] if spec.max_bytes else []
+    keyframes = ["-g", str(spec.gop), "-keyint_min", str(spec.gop)] if spec.gop else []
     return [
         FFMPEG,
         "-hide_banner",
@@ -70,6 +74,7 @@ def ffmpeg_command(spec: VideoSpec, path: Path) -> list[str]:
         "-preset",
         "superfast",
         *rate,
+        *keyframes,
         "-pix_fmt",
         "yuv420p",
         "-movflags",
@@ -116,9 +121,10 @@ def clip_720p(seconds: float) -> VideoSpec:
     return VideoSpec("clip", 1280, 720, seconds)
 
 
-def big_1080p(seconds: float, bitrate: str, max_bytes: int) -> VideoSpec:
-    """The large upload: 1080p at 16 Mbit/s, just under the upload limit in a full run."""
-    return VideoSpec("big", 1920, 1080, seconds, bitrate=bitrate, noise=12, max_bytes=max_bytes)
+def big_1080p(seconds: float, bitrate: str, max_bytes: int, gop: int | None = None) -> VideoSpec:
+    """The large upload: 1080p at 16 Mbit/s, just under the upload limit in a full run; a
+    keyframe every 10 s (x264's default), or every ``gop`` frames (phones: one a second)."""
+    return VideoSpec("big", 1920, 1080, seconds, bitrate=bitrate, noise=12, max_bytes=max_bytes, gop=gop)
 
 
 def short_clip(seconds: float) -> VideoSpec:

@@ -120,3 +120,26 @@ def test_generated_weights_are_deterministic_untrained_and_made_once(tmp_path, s
         saved = weights.state_dict(part)
         assert saved.keys() == state_dicts[part].keys()
         assert all(torch.equal(saved[k], state_dicts[part][k]) for k in saved)
+
+
+def test_a_bf16_backbone_is_converted_once_to_a_cached_file_then_mapped(tmp_path, state_dicts):
+    weights = generated_weights(tmp_path, seed=SEED)
+    cached = weights.converted_path("backbone", torch.bfloat16)
+    assert not cached.exists()
+
+    first = weights.state_dict("backbone", torch.bfloat16)
+    assert cached.is_file()
+    mtime = cached.stat().st_mtime_ns
+    again = weights.state_dict("backbone", torch.bfloat16)
+    assert cached.stat().st_mtime_ns == mtime  # read back, not converted again
+
+    for name, tensor in state_dicts["backbone"].items():
+        expected = tensor.to(torch.bfloat16)
+        for loaded in (first[name], again[name]):
+            assert loaded.dtype == torch.bfloat16 and torch.equal(loaded, expected)
+            if tensor.dim() == 5:  # the layout oneDNN's bf16 convolutions take
+                assert loaded.is_contiguous(memory_format=torch.channels_last_3d)
+
+    model = build_model(weights, torch.bfloat16)
+    assert model.backbone.conv1.weight.dtype == torch.bfloat16
+    assert model.fc6.fc.weight.dtype == model.regressor.fc_final_score.weight.dtype == torch.float32

@@ -127,18 +127,30 @@ class SportsC3D(C3DBackbone):
         return self.fc8(h)
 
 
-def build_model(weights: Weights) -> C3DAVG:
-    """C3D-AVG in eval mode, float32, with ``weights`` loaded strictly.
+def backbone_memory_format(dtype: torch.dtype) -> torch.memory_format:
+    """Channels-last is the layout oneDNN's bf16 convolutions want; float32 keeps PyTorch's default."""
+    return torch.channels_last_3d if dtype == torch.bfloat16 else torch.contiguous_format
+
+
+def build_model(weights: Weights, backbone_dtype: torch.dtype = torch.float32) -> C3DAVG:
+    """C3D-AVG in eval mode, with ``weights`` loaded strictly: the backbone in
+    ``backbone_dtype`` (and its layout), the head in float32.
 
     The modules are made on the meta device and take the loaded tensors as they are
     (``assign=True``): no random initialisation to throw away, and memory-mapped files stay
-    mapped instead of being copied.
+    mapped instead of being copied (a backbone in another dtype comes from its own cached
+    file, converted once: see :meth:`inference.weights.Weights.state_dict`).
     """
     with torch.device("meta"):
         model = C3DAVG()
     for part in PARTS:
-        getattr(model, part).load_state_dict(weights.state_dict(part), strict=True, assign=True)
-    return model.float().eval()
+        dtype = backbone_dtype if part == "backbone" else torch.float32
+        getattr(model, part).load_state_dict(weights.state_dict(part, dtype), strict=True, assign=True)
+    model.fc6.float()
+    model.regressor.float()
+    # a no-op when the files already hold this dtype and layout
+    model.backbone.to(dtype=backbone_dtype, memory_format=backbone_memory_format(backbone_dtype))
+    return model.eval()
 
 
 def build_gate_network(state_dict: dict[str, torch.Tensor]) -> SportsC3D:

@@ -26,7 +26,7 @@ from divescore.jobs import Stage
 from divescore.settings import Settings
 from inference import detect, entry, filmstrip, preprocess
 from inference.gate import DiveGate
-from inference.model import C3DAVG, NAME, build_model
+from inference.model import C3DAVG, NAME, backbone_memory_format, build_model
 from inference.video import ReadStats, Source, VideoInfo, VideoLimits, probe, read_runs, runs_of
 from inference.weights import Weights, resolve
 from inference.window import Window, ending_at, whole
@@ -129,8 +129,8 @@ class Scorer:
         self.gate = gate
         # Only the backbone (99.9 % of the work) runs in bf16; channels-last is the layout
         # oneDNN's bf16 convolutions want. The head stays float32 for the score's precision.
-        self._memory_format = torch.channels_last_3d if dtype == torch.bfloat16 else torch.contiguous_format
-        if dtype != torch.float32:
+        self._memory_format = backbone_memory_format(dtype)
+        if dtype != torch.float32:  # a no-op when build_model loaded it so
             model.backbone.to(dtype=dtype, memory_format=self._memory_format)
 
     @property
@@ -237,7 +237,7 @@ def choose_window(path: str | Path, info: VideoInfo, entry_s: float | None) -> W
 @functools.cache
 def _load(weights: Weights, dtype: torch.dtype) -> Scorer:
     gate = DiveGate.load(weights.gate) if weights.gate else None
-    return Scorer(build_model(weights), weights, dtype, gate)
+    return Scorer(build_model(weights, dtype), weights, dtype, gate)
 
 
 def load_scorer(settings: Settings) -> Scorer:
