@@ -9,7 +9,8 @@ part: ``model_CNN_{tag}.pth``, ``model_my_fc6_{tag}.pth``, ``model_score_regress
   UNTRAINED: the score they give is a deterministic function of the video with no meaning, and
   every result says ``"calibrated": false``.
 
-    python -m inference.weights [--cache-dir DIR]    # generate ahead of time (image build)
+    python -m inference.weights [--cache-dir DIR]    # generate ahead of time (image build),
+                                                     # with the backbone's bf16 copy
 """
 
 from __future__ import annotations
@@ -52,12 +53,50 @@ class Weights:
     calibrated: bool
     description: str
     gate: Path | None = None
+    converted_dir: Path | None = None  # where parts converted to another dtype are cached
 
     def files(self) -> dict[str, Path]:
         return {part: getattr(self, part) for part in FILE_PATTERNS}
 
-    def state_dict(self, part: str) -> dict[str, torch.Tensor]:
-        return load_state_dict(getattr(self, part))
+    def state_dict(self, part: str, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+        """The part's tensors, memory-mapped. In another dtype than the files' float32 they
+        come from a converted copy, written once to ``converted_dir`` (at image build or on
+        first need) so that a cold start maps it instead of converting every tensor."""
+        path = getattr(self, part)
+        if dtype == torch.float32:
+            return load_state_dict(path)
+        converted = self.converted_path(part, dtype)
+        if converted is not None and converted.is_file():
+            return load_state_dict(converted)
+        state = _converted(load_state_dict(path), dtype)
+        if converted is not None:
+            _save_atomically(state, converted)
+        return state
+
+    def converted_path(self, part: str, dtype: torch.dtype) -> Path | None:
+        if self.converted_dir is None:
+            return None
+        name = getattr(self, part).name.removesuffix(".pth")
+        return self.converted_dir / f"{name}.{str(dtype).removeprefix('torch.')}.pth"
+
+
+def _converted(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    from inference.model import backbone_memory_format
+
+    layout = backbone_memory_format(dtype)
+    return {name: (t.to(dtype=dtype, memory_format=layout) if t.dim() == 5 else t.to(dtype)).detach().clone()
+            for name, t in state.items()}
+
+
+def _save_atomically(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Written aside and renamed; a read-only cache (an image's) is left as it is."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        torch.save(state, staging)
+        os.replace(staging, path)
+    except OSError:
+        return
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -87,6 +126,7 @@ def checkpoint_weights(model_dir: str | Path) -> Weights:
     gate = folder / GATE_FILE
     return Weights(
         name=f"mtl-aqa-{tag}",
+        converted_dir=folder / "converted" if os.access(folder, os.W_OK) else None,
         calibrated=True,
         description=f"MTL-AQA C3D-AVG checkpoints '{tag}' from {folder}",
         gate=gate if gate.is_file() else None,
@@ -116,6 +156,7 @@ def generated_weights(cache_dir: str | Path, seed: int = GENERATED_SEED) -> Weig
     files = {part: folder / pattern.format(tag=GENERATED_TAG) for part, pattern in FILE_PATTERNS.items()}
     return Weights(
         name=f"untrained-seed{seed}",
+        converted_dir=folder,
         calibrated=False,
         description=(
             f"UNTRAINED: generated from seed {seed}, not trained on any dive. Scores are not judges' scores; "
@@ -183,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load()
     weights = generated_weights(args.cache_dir or default_cache_dir(settings))
+    weights.state_dict("backbone", torch.bfloat16)  # the bf16 copy, for CPUs that run bf16 (written once)
     print(f"{weights.name}: {weights.backbone.parent}")
     return 0
 
