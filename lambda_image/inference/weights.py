@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -126,7 +127,6 @@ def checkpoint_weights(model_dir: str | Path) -> Weights:
     gate = folder / GATE_FILE
     return Weights(
         name=f"mtl-aqa-{tag}",
-        converted_dir=folder / "converted" if os.access(folder, os.W_OK) else None,
         calibrated=True,
         description=f"MTL-AQA C3D-AVG checkpoints '{tag}' from {folder}",
         gate=gate if gate.is_file() else None,
@@ -212,7 +212,10 @@ def _generate_into(folder: Path, seed: int) -> None:
 
 def resolve(settings: Settings) -> Weights:
     if settings.model_dir:
-        return checkpoint_weights(settings.model_dir)
+        weights = checkpoint_weights(settings.model_dir)
+        # Converted copies go to the cache, never into the user's folder (read-only in the image).
+        folder = hashlib.sha256(str(weights.backbone.resolve()).encode()).hexdigest()[:16]
+        return dataclasses.replace(weights, converted_dir=default_cache_dir(settings) / "converted" / folder)
     return generated_weights(default_cache_dir(settings))
 
 
