@@ -42,7 +42,7 @@ from inference import errors
 MIN_FRAME_SIDE = 32
 # Used for the duration check when a file does not state a usable frame rate.
 ASSUMED_FPS = 30.0
-# FFmpeg opens still images as one-frame videos: its image demuxers and their codecs.
+# FFmpeg opens still images as one-frame videos; these are their codecs.
 STILL_IMAGE_CODECS = frozenset({"png", "mjpeg", "webp", "tiff", "gif", "bmp", "jpegls", "qoi", ""})
 # How far off a whole frame a timestamp may sit (as a share of a frame) and still count as
 # that frame: containers with a millisecond time base round 30 fps timestamps to 33 or 34 ms.
@@ -139,8 +139,6 @@ def probe(source: Source, limits: VideoLimits) -> VideoInfo:
             frames = _count_packets(container, stream, limit=math.ceil(limits.max_seconds * fps) + 1)
         rotation = _first_frame_rotation(container, stream)
         codec = context.name or ""
-        if container.format.name.endswith("_pipe") or container.format.name == "image2":
-            codec = codec if codec in STILL_IMAGE_CODECS else ""
     finally:
         container.close()
     if rotation in (90, 270):
