@@ -50,7 +50,7 @@ TEMPLATE = ROOT / "template.yaml"
 
 PIPELINE_720P = Spec(
     "pipeline_overhead_720p",
-    "pipeline overhead, 720p clip: (download + decode + sampling + preprocessing) / model",
+    "pipeline overhead, 720p clip: (read from storage + decode + sampling + preprocessing) / model",
     "ratio",
     at_most(0.10),
 )
