@@ -273,8 +273,11 @@ def read_runs(source: Source, runs: Iterable[range], info: VideoInfo, *, seek: b
                     done = frame.index
                     yield frame
                 return
-            except _Irregular:
-                container.seek(0)
+            except _Irregular:  # start again from the top, in a fresh container
+                container.close()
+                container = _open(source)
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
         remaining = [r for r in (range(max(r.start, done + 1), r.stop) for r in wanted) if r]
         stats.sequential = True
         yield from _sequential(container, stream, remaining, info, stats)
