@@ -251,8 +251,9 @@ class Renderer:
         return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def write(scene: Scene, path: str | Path, crf: int = 23) -> Path:
-    """Encode ``scene`` as an H.264 MP4 (x264 ``veryfast``, B-frames, as phones write it)."""
+def write(scene: Scene, path: str | Path, crf: int = 23, gop: int | None = None) -> Path:
+    """Encode ``scene`` as an H.264 MP4 (x264 ``veryfast``, B-frames, as phones write it);
+    a keyframe every ``gop`` frames (None: x264's default, up to 250)."""
     import imageio_ffmpeg  # dev dependency
 
     path = Path(path)
@@ -260,6 +261,7 @@ def write(scene: Scene, path: str | Path, crf: int = 23) -> Path:
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", f"{scene.fps:g}", "-i", "-",
                "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+               *(["-g", str(gop), "-keyint_min", str(gop)] if gop else []),
                "-movflags", "+faststart", "-f", "mp4", str(path)]
     renderer = Renderer(scene)
     with subprocess.Popen(command, stdin=subprocess.PIPE) as ffmpeg:

@@ -2,17 +2,20 @@
 10-60 s videos at 25, 30 and 60 fps with distractors, and videos without a dive; and the
 same dive at 25, 50 and 100 fps scored over the same window."""
 
+import io
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
-from inference import detect, entry
+from inference import detect, entry, packets
 from inference.scorer import choose_window, load_scorer
-from inference.video import VideoLimits, probe
+from inference.video import READ_BUFFER_BYTES, VideoLimits, probe
 
 from divescore import synthetic_dive
 from divescore.settings import load
+from tests import videos
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
@@ -69,6 +72,46 @@ def test_the_coarse_pass_points_near_a_clear_splash():
     # THEN the strongest candidate is in the burst, and keyframes make none
     assert 12.0 <= found[0].time_s <= 13.0
     assert all(c.strength < found[0].strength / 2 for c in found[1:])
+
+
+class CountingFile(io.FileIO):
+    """A file that counts the bytes read from it."""
+
+    bytes_read = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+
+def demuxed_sizes(path):
+    with av.open(str(path)) as container:
+        found = [(p.size, p.is_keyframe) for p in container.demux(container.streams.video[0]) if p.size]
+    return [size for size, _ in found], [key for _, key in found]
+
+
+def test_packet_sizes_come_from_an_mp4_index_without_reading_the_frames(tmp_path):
+    # GIVEN a 30 s dive in an MP4 (its sample table lists every frame's size)
+    scene = synthetic_dive.Scene(30.0, 30, 20.0, seed=7)
+    path = synthetic_dive.write(scene, tmp_path / "dive.mp4", crf=10)  # a high quality: a larger file
+    with CountingFile(path) as file:
+        sizes, keys = packets.sizes(file, scene.frames)
+    # THEN the sizes are what demuxing every packet gives, and reading stopped at the index
+    # (the moov box, first in this file) and the one read buffer that holds it
+    assert (sizes.tolist(), keys.tolist()) == demuxed_sizes(path)
+    assert len(sizes) == scene.frames
+    [(_, moov_at, moov_size)] = [box for box in videos._mp4_boxes(path.read_bytes()) if box[0] == b"moov"]
+    assert 0 < file.bytes_read <= moov_at + moov_size + READ_BUFFER_BYTES < path.stat().st_size / 2
+
+
+@pytest.mark.parametrize("kind", ["vp9_webm", "webm_recorder"])
+def test_without_a_sample_table_packet_sizes_come_from_demuxing(tmp_path, kind):
+    # a WebM's cues list only keyframes; MediaRecorder's has none: every packet is read
+    path = videos.make_encoded(tmp_path / f"{kind}.webm", kind, seconds=4.0, gop=25)
+    sizes, keys = packets.sizes(path, 100)
+    assert (sizes.tolist(), keys.tolist()) == demuxed_sizes(path)
+    assert len(sizes) == 100 and keys[0]
 
 
 @pytest.fixture(scope="module")

@@ -110,12 +110,9 @@ def runs_around(found: Sequence[Candidate], fps: float, frame_count: int) -> lis
 
 # -- 2. fine: small grayscale frames -------------------------------------------------------
 
-def small_gray(frame_bgr: np.ndarray) -> np.ndarray:
-    """(H, W, 3) BGR uint8 -> (h, 160) grayscale uint8, the fine pass's frame."""
-    height, width = frame_bgr.shape[:2]
-    small_h = max(CELL * 3, round(SMALL_WIDTH * height / width))
-    gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-    return cv2.resize(gray, (SMALL_WIDTH, small_h), interpolation=cv2.INTER_AREA)
+def small_size(width: int, height: int) -> tuple[int, int]:
+    """The fine pass's frame size for an upright ``width`` x ``height`` video: 160 pixels wide."""
+    return SMALL_WIDTH, max(CELL * 3, round(SMALL_WIDTH * height / width))
 
 
 def _steady_change(frames: np.ndarray) -> np.ndarray:

@@ -1,25 +1,22 @@
-"""Where the diver enters the water in a video file: :mod:`inference.detect`'s two passes over
-what :mod:`inference.packets` and :mod:`inference.video` read."""
+"""Where the diver enters the water in a video: :mod:`inference.detect`'s two passes over
+what :mod:`inference.packets` and :mod:`inference.video` read, from a path or a seekable
+file object (an S3 object read through ranged GETs)."""
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
-
 from inference import detect, packets
-from inference.video import VideoInfo, read_frames
+from inference.video import ReadStats, Source, VideoInfo, read_runs
 
 
-def locate(path: str | Path, info: VideoInfo, read=read_frames) -> detect.Entry | None:
+def locate(source: Source, info: VideoInfo, read=read_runs, stats: ReadStats | None = None) -> detect.Entry | None:
     """The most likely entry (with its confidence), or None when nothing in the video looks
-    like one. Asks ``read(path, indices, expected_frames)`` (``(index, BGR frame)`` pairs)
-    only for the frames around the coarse pass's candidates: a reader that seeks to runs of
-    wanted frames decodes just those; today's sequential reader decodes up to the last one."""
-    sizes, keyframes = packets.sizes(path)
+    like one. The coarse pass reads packet sizes (from the container's index when it has one);
+    ``read(source, runs, info, gray_size=..., stats=...)`` (:func:`inference.video.read_runs`)
+    then decodes only the short runs around the coarse pass's candidates, each from the
+    keyframe before it, as small grayscale frames."""
+    sizes, keyframes = packets.sizes(source, info.frames)
     found = detect.candidates(detect.activity(sizes, keyframes, info.fps), info.fps)
     runs = detect.runs_around(found, info.fps, info.frames)
-    small = {}
-    with contextlib.closing(read(path, [i for run in runs for i in run], info.frames)) as frames:
-        for index, frame in frames:
-            small[index] = detect.small_gray(frame)
+    small = {frame.index: frame.image for frame in
+             read(source, runs, info, gray_size=detect.small_size(info.width, info.height), stats=stats)}
     return detect.best([detect.find_entry([i / info.fps for i in run], [small[i] for i in run]) for run in runs])

@@ -1,31 +1,45 @@
-"""The compressed frames' sizes, read by demuxing only (no decoding): the entry detector's
-cheap first pass (:mod:`inference.detect`)."""
+"""The compressed frames' sizes, without decoding and, where the container has an index,
+without reading the frames: the entry detector's cheap first pass (:mod:`inference.detect`).
+
+An MP4 or MOV file lists every sample's size and keyframe flag in its sample table, which
+FFmpeg reads when it opens the file (PyAV's ``stream.index_entries``): the sizes of a 200 MB
+file cost the few hundred kilobytes of its index, not its 200 MB. A container whose index is
+missing or holds only keyframes (Matroska and WebM cues; MediaRecorder's WebM has none) is
+demuxed instead: every packet is read, none decoded.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
+import av
 import numpy as np
 
-from inference import errors
+from inference.video import Source, open_video
+
+INDEX_SHARE = 0.9  # an index listing fewer of the announced frames than this is not a sample table
 
 
-def sizes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) bytes per video packet in stream order, (N,) keyframe flags.
-
-    OpenCV's FFmpeg backend hands out the undecoded packets when ``CAP_PROP_FORMAT`` is -1:
-    a pass costs reading the file, not decoding it.
-    """
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+def sizes(source: Source, expected_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) bytes per video packet in decode order, (N,) keyframe flags."""
+    container = open_video(source)
     try:
-        if not capture.isOpened() or not capture.set(cv2.CAP_PROP_FORMAT, -1):
-            raise errors.NotAVideo("The file could not be read as a video. Upload an MP4, MOV, WebM or MKV video.")
-        found, keys = [], []
-        while capture.grab():
-            ok, packet = capture.retrieve()
-            found.append(packet.size if ok else 0)
-            keys.append(bool(capture.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME)))
+        stream = container.streams.video[0]
+        entries = [e for e in stream.index_entries if not e.is_discard]
+        if len(entries) >= INDEX_SHARE * expected_frames and not all(e.is_keyframe for e in entries[1:]):
+            entries.sort(key=lambda e: e.timestamp)
+            return (np.fromiter((e.size for e in entries), np.int64, len(entries)),
+                    np.fromiter((e.is_keyframe for e in entries), bool, len(entries)))
+        return _demuxed(container, stream)
     finally:
-        capture.release()
+        container.close()
+
+
+def _demuxed(container, stream) -> tuple[np.ndarray, np.ndarray]:
+    found, keys = [], []
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                found.append(packet.size)
+                keys.append(packet.is_keyframe)
+    except av.FFmpegError:
+        pass  # a damaged tail: the sizes up to it
     return np.asarray(found, np.int64), np.asarray(keys, bool)

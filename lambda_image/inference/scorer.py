@@ -59,7 +59,8 @@ class Result:
     filmstrip: bytes  # JPEG
     window: Window  # the stretch scored, and how it was chosen
     dive_probability: float | None = None  # from the gate, when it is on
-    read: ReadStats = dataclasses.field(default_factory=ReadStats)  # what decoding did (frames, seeks)
+    read: ReadStats = dataclasses.field(default_factory=ReadStats)  # what decoding the clips did (frames, seeks)
+    detect_read: ReadStats = dataclasses.field(default_factory=ReadStats)  # ... and finding the entry
 
 
 # -- decoding in a thread -----------------------------------------------------------------
@@ -161,7 +162,8 @@ class Scorer:
         probed = time.perf_counter()
         report(Stage.DECODING, 0.0)
         t = time.perf_counter()
-        window = choose_window(source, info, entry_s)
+        detect_read = ReadStats()
+        window = choose_window(source, info, entry_s, detect_read)
         detect_seconds = time.perf_counter() - t
         plan = window.clips()
         wanted = sorted({i for clip in plan for i in clip})
@@ -220,15 +222,16 @@ class Scorer:
             window=window,
             dive_probability=dive_probability,
             read=decoder.stats,
+            detect_read=detect_read,
         )
 
 
-def choose_window(path: str | Path, info: VideoInfo, entry_s: float | None) -> Window:
+def choose_window(source: Source, info: VideoInfo, entry_s: float | None, stats: ReadStats | None = None) -> Window:
     """``given`` when ``entry_s`` is set; ``detected`` when the entry is found with
     confidence; otherwise ``whole`` (today's even spread)."""
     if entry_s is not None:
         return ending_at(entry_s, info.fps, info.frames, "given")
-    found = entry.locate(path, info)
+    found = entry.locate(source, info, stats=stats)
     if found is not None and found.confidence >= detect.CONFIDENT:
         return ending_at(found.time_s, info.fps, info.frames, "detected", found.confidence)
     return whole(info.frames, info.fps)

@@ -25,8 +25,9 @@ an S3 object through ranged GETs).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -92,7 +93,7 @@ class Frame:
 
 # -- opening and probing ---------------------------------------------------------------------
 
-def _open(source: Source) -> av.container.InputContainer:
+def open_video(source: Source) -> av.container.InputContainer:
     if not isinstance(source, (str, Path)):
         source.seek(0)
     try:
@@ -124,7 +125,7 @@ def probe(source: Source, limits: VideoLimits) -> VideoInfo:
     """The file's frame count, frame rate, size and rotation, checked against ``limits``
     before any frame is decoded. Raises the :mod:`inference.errors` class that says what is
     wrong."""
-    container = _open(source)
+    container = open_video(source)
     try:
         stream = container.streams.video[0]
         context = stream.codec_context
@@ -249,40 +250,48 @@ class _Irregular(Exception):
 
 
 def read_runs(source: Source, runs: Iterable[range], info: VideoInfo, *, seek: bool = True,
-              stats: ReadStats | None = None) -> Iterator[Frame]:
+              stats: ReadStats | None = None, gray_size: tuple[int, int] | None = None) -> Iterator[Frame]:
     """Each frame of ``runs`` once, in increasing index order.
 
     ``info`` is what :func:`probe` found. A stream that ends a few frames before
     ``info.frames`` (an estimated count) repeats its last frame for the indices past its end;
     one that ends far earlier is a truncated file (:class:`errors.VideoTruncated`).
     ``seek=False`` reads sequentially (the reference the seeking path is tested against).
+    ``gray_size`` (upright width, height): frames come as small grayscale images, scaled by
+    FFmpeg straight from the decoder's output (no full-size BGR copy), for the entry detector.
     """
     wanted = _merged(runs)
     if not wanted:
         return
     stats = stats if stats is not None else ReadStats()
-    container = _open(source)
+    image = functools.partial(_upright, rotation=info.rotation, gray_size=gray_size)
+    container = open_video(source)
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _decoding(container)
         done = -1  # the highest index yielded
         if seek:
             try:
-                reader = _SeekingReader(container, stream, info, stats)
+                reader = _SeekingReader(container, stream, info, stats, image)
                 for frame in reader.frames(wanted):
                     done = frame.index
                     yield frame
                 return
             except _Irregular:  # start again from the top, in a fresh container
                 container.close()
-                container = _open(source)
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
+                container = open_video(source)
+                stream = _decoding(container)
         remaining = [r for r in (range(max(r.start, done + 1), r.stop) for r in wanted) if r]
         stats.sequential = True
-        yield from _sequential(container, stream, remaining, info, stats)
+        yield from _sequential(container, stream, remaining, info, stats, image)
     finally:
         container.close()
+
+
+def _decoding(container):
+    """The video stream, set up for decoding with FFmpeg's threads."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return stream
 
 
 def read_frames(source: Source, indices: Iterable[int], expected_frames: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -294,7 +303,7 @@ def read_frames(source: Source, indices: Iterable[int], expected_frames: int) ->
 
 def probe_for_reading(source: Source, expected_frames: int) -> VideoInfo:
     """The :class:`VideoInfo` reading needs when only the frame count is known."""
-    container = _open(source)
+    container = open_video(source)
     try:
         stream = container.streams.video[0]
         rate = _stream_fps(stream)
@@ -306,8 +315,12 @@ def probe_for_reading(source: Source, expected_frames: int) -> VideoInfo:
         container.close()
 
 
-def _upright(frame: av.VideoFrame, rotation: int) -> np.ndarray:
-    image = frame.to_ndarray(format="bgr24")
+def _upright(frame: av.VideoFrame, rotation: int, gray_size: tuple[int, int] | None = None) -> np.ndarray:
+    if gray_size is None:
+        image = frame.to_ndarray(format="bgr24")
+    else:
+        width, height = gray_size if rotation in (0, 180) else gray_size[::-1]
+        image = frame.reformat(width=width, height=height, format="gray", interpolation="AREA").to_ndarray()
     if rotation == 90:
         return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
     if rotation == 180:
@@ -328,7 +341,8 @@ def _decoded(container, stream, stats: ReadStats) -> Iterator[av.VideoFrame]:
         return
 
 
-def _sequential(container, stream, runs: Sequence[range], info: VideoInfo, stats: ReadStats) -> Iterator[Frame]:
+def _sequential(container, stream, runs: Sequence[range], info: VideoInfo, stats: ReadStats,
+                image: Callable[[av.VideoFrame], np.ndarray]) -> Iterator[Frame]:
     """One pass from the start, counting frames; only the wanted ones are converted."""
     wanted = iter([i for run in runs for i in run])
     target = next(wanted, None)
@@ -342,7 +356,7 @@ def _sequential(container, stream, runs: Sequence[range], info: VideoInfo, stats
         if target is None:
             return
         if position == target:
-            last = Frame(position, _seconds(decoded, first_pts, stream), _upright(decoded, info.rotation))
+            last = Frame(position, _seconds(decoded, first_pts, stream), image(decoded))
             yield last
             target = next(wanted, None)
             if target is None:
@@ -362,8 +376,9 @@ class _SeekingReader:
 
     LANDED_LATE = "landed late"
 
-    def __init__(self, container, stream, info: VideoInfo, stats: ReadStats):
-        self.container, self.stream, self.info, self.stats = container, stream, info, stats
+    def __init__(self, container, stream, info: VideoInfo, stats: ReadStats,
+                 image: Callable[[av.VideoFrame], np.ndarray]):
+        self.container, self.stream, self.info, self.stats, self.image = container, stream, info, stats, image
         rate = _stream_fps(stream)
         if container.duration is None:
             raise _Irregular()  # a live-style file (MediaRecorder's WebM): seeking in it scans and misses
@@ -446,7 +461,7 @@ class _SeekingReader:
             self.position, expected = index, index + 1
             if index >= run.start:
                 self.last = Frame(index, float((decoded.pts - self.first_pts) * self.stream.time_base),
-                                  _upright(decoded, self.info.rotation))
+                                  self.image(decoded))
                 yield self.last
         missing = [i for i in run if i > self.position]
         if missing:  # the stream ended before the run did

@@ -242,7 +242,8 @@ def _score_upload(job: dict, upload: Upload, services: Services, progress: _Prog
     record["timings"] = {**result.timings, "total_s": round(time.perf_counter() - started, 3)}
     # Internal: how much of the object decoding read, and how.
     record["read"] = {"bytes": video.bytes_read, "requests": video.requests, "object_bytes": size,
-                      **dataclasses.asdict(result.read)}
+                      **dataclasses.asdict(result.read), "detect_decoded": result.detect_read.decoded,
+                      "detect_seeks": result.detect_read.seeks}
     return record
 
 
