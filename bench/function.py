@@ -341,7 +341,8 @@ def measure(ctx) -> Iterator[Metric]:
                     f"vs ffmpeg -f null {floors[path]:.1f} s (model {job['timings']['inference_s']:.1f} s, "
                     f"decode {job['timings']['decode_s']:.1f} s overlapped, {job['read']['decoded']} frames decoded, "
                     f"{job['read']['seeks']} seeks; finding the entry {job['timings']['detect_s']:.1f} s, "
-                    f"{job['read']['detect_decoded']} frames, {job['read']['detect_seeks']} seeks: {job['window']['how']})"
+                    f"{job['read']['detect_decoded']} frames, {job['read']['detect_seeks']} seeks: "
+                    f"{job['window']['how']})"
                 ),
             )
             yield read.of(
