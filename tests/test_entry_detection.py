@@ -123,16 +123,18 @@ def test_the_same_dive_at_25_50_and_100_fps_gets_the_same_window_and_score(score
     windows, scores = {}, {}
     for fps in (25, 50, 100):
         scene = synthetic_dive.Scene(12.0, fps, 8.2, size=(256, 144), walker=True, seed=4)
-        path = synthetic_dive.write(scene, tmp_path / f"dive-{fps}.mp4")
+        path = synthetic_dive.write(scene, tmp_path / f"dive-{fps}.mp4", crf=0)
         result = scorer.score(path, LIMITS)
         windows[fps], scores[fps] = result.window, result.score
         assert result.window.how == "detected" and result.window.fps == 25.0
         assert abs(result.window.end_frame - scene.entry_frame) <= TOLERANCE_FRAMES * fps / 25
     # the same instants, to one frame at the training rate
     assert max(w.end_s for w in windows.values()) - min(w.end_s for w in windows.values()) <= 1 / 25 + 1e-9
-    # what the model saw differs only by compression (each rate encodes differently) and a frame
-    # of timing: scores within 5 % (measured: 3.4 % with the generated weights)
-    assert max(scores.values()) - min(scores.values()) <= 0.05 * abs(scores[25]), scores
+    # Encoded losslessly, so the only difference between the renders is the frame rate: sampled at
+    # the training rate, the model sees the same frames and gives the same score (within 0.001
+    # points, the bound for "the same score" everywhere). With lossy x264 at CRF 23 each rate
+    # compresses differently and the scores were measured 0.30 points apart.
+    assert max(scores.values()) - min(scores.values()) <= 0.001, scores
 
 
 def test_a_given_entry_is_scored_exactly_there(scorer, tmp_path):
