@@ -46,3 +46,15 @@ def test_the_csv_carries_the_apis_numbers_exactly():
     assert rows[0]["file"] == "a, b.mp4"
     assert rows[1]["score"] == "70"  # as JavaScript's String(70) writes it, like the page's CSV
     assert number_text(0.1) == "0.1"
+
+
+def test_a_file_name_a_spreadsheet_would_run_as_a_formula_stays_text():
+    out = io.StringIO()
+    write_csv(rank([('=HYPERLINK("http://x","y").mp4', scored("a", -4.5)), ("@sum.mp4", scored("b", 1.0)),
+                    ("plain.mp4", scored("c", 0.5))]), out)
+
+    rows = {row["job_id"]: row for row in csv.DictReader(io.StringIO(out.getvalue()))}
+    assert rows["a"]["file"] == '\'=HYPERLINK("http://x","y").mp4'
+    assert rows["b"]["file"] == "'@sum.mp4"
+    assert rows["c"]["file"] == "plain.mp4"
+    assert rows["a"]["score"] == "-4.5"  # numbers are not touched, negative ones included

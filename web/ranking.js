@@ -33,8 +33,15 @@ function csvField(value) {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+// A spreadsheet runs a cell that starts with one of these as a formula: a file named
+// "=HYPERLINK(...)" must stay text. Only the column people name is guarded (a score may be negative).
+const FORMULA_START = /^[=+\-@\t\r]/;
+export function neutralized(text) {
+  return FORMULA_START.test(text) ? `'${text}` : text;
+}
+
 // The score as the API's number, in its shortest exact form (String(71.38) is "71.38").
 export function toCsv(rows) {
-  const lines = [CSV_COLUMNS, ...rows.map((r) => CSV_COLUMNS.map((c) => r[c]))];
+  const lines = [CSV_COLUMNS, ...rows.map((r) => CSV_COLUMNS.map((c) => (c === "file" ? neutralized(r[c]) : r[c])))];
   return lines.map((line) => line.map(csvField).join(",")).join("\n") + "\n";
 }

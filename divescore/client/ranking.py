@@ -68,11 +68,21 @@ def number_text(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula: a file named
+# "=HYPERLINK(...)" must stay text. Only the column people name is guarded (a score may be negative).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralized(text: str) -> str:
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
 def write_csv(rows: list[Row], file: IO[str]) -> None:
     writer = csv.writer(file, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         writer.writerow([
-            "" if row.rank is None else row.rank, row.file, "" if row.score is None else number_text(row.score),
-            row.status, row.job_id or "", row.error_code, row.error_message,
+            "" if row.rank is None else row.rank, neutralized(row.file),
+            "" if row.score is None else number_text(row.score), row.status, row.job_id or "",
+            row.error_code, row.error_message,
         ])
