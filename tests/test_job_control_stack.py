@@ -153,9 +153,10 @@ class RecordingProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 target = self.headers.get("X-Amz-Target")
                 proxy.calls.append(target.split(".")[-1] if target else f"{self.command} {self.path.split('?')[0]}")
+                # Every header goes through as sent, Host too: it is signed, and the emulator
+                # checks the signature against the host the client signed for.
                 answer = requests.request(self.command, target_url + self.path, data=body,
-                                          headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
-                                          timeout=30)
+                                          headers=dict(self.headers.items()), timeout=30)
                 self.send_response(answer.status_code)
                 for key, value in answer.headers.items():
                     if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
