@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench import videos
+from bench import synthetic_dive, videos
 from bench.report import Metric, Spec, at_most
-from divescore import synthetic_dive
 from divescore.settings import Settings
 from tests.helpers import ROOT
 

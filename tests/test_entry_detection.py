@@ -13,7 +13,7 @@ from inference import detect, entry, packets
 from inference.scorer import choose_window, load_scorer
 from inference.video import READ_BUFFER_BYTES, VideoLimits, probe
 
-from divescore import synthetic_dive
+from bench import synthetic_dive
 from divescore.settings import load
 from tests import videos
 

@@ -5,7 +5,7 @@ window ending at its detected entry; ``entry_s`` at creation scores exactly the 
 import pytest
 import requests
 
-from divescore import synthetic_dive
+from bench import synthetic_dive
 from tests.stack_support import create_job, new_job, post_upload, wait_final
 
 pytestmark = pytest.mark.stack

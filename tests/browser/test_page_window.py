@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from divescore import synthetic_dive
+from bench import synthetic_dive
 from tests.browser.page_support import SCORE_TIMEOUT_MS, drop, is_job_creation
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]

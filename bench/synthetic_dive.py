@@ -9,8 +9,9 @@ and a second fall cut away before it reaches the water (the video cuts to a crow
 
 Frames are drawn with numpy (BGR uint8) and encoded with the ``ffmpeg`` binary of the PyPI
 package imageio-ffmpeg (a dev dependency: only tests and the benchmark generate videos).
-This module lives in the shared package because both ``tests/`` and ``bench/`` use it and
-the benchmark must not import from the tests; nothing in the services or the function imports it.
+This module lives in ``bench/`` because both ``tests/`` and ``bench/`` use it and the benchmark
+must not import from the tests; it is not in ``divescore/`` because that package ships in both
+images and the services image has no numpy (nor either image imageio-ffmpeg).
 """
 
 from __future__ import annotations
