@@ -4,7 +4,7 @@ Measured in this process with the function's own scorer (no stack), on two files
 
 - the large 1080p file of the ``function`` section (no dive in it: every coarse candidate gets
   its fine pass, the detector's worst case);
-- a generated 1080p dive (``divescore.synthetic_dive``), kept in ``.cache/bench/``: the
+- a generated 1080p dive (``bench.synthetic_dive``), kept in ``.cache/bench/``: the
   detection's cost when there is a dive, and whether it found it.
 
 ``detect_s`` (packet scan + fine pass) over ``pipeline_s`` (probe, detection, decoding and the
