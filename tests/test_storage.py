@@ -7,7 +7,8 @@ from inference import entry, errors, preprocess
 from inference.storage import RangedObject
 from inference.video import VideoLimits, probe, read_runs, runs_of
 
-from divescore import aws, synthetic_dive
+from bench import synthetic_dive
+from divescore import aws
 from tests import videos
 
 LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
