@@ -4,6 +4,7 @@ same dive at 25, 50 and 100 fps scored over the same window."""
 
 import io
 import time
+import traceback
 from pathlib import Path
 
 import av
@@ -144,3 +145,24 @@ def test_a_given_entry_is_scored_exactly_there(scorer, tmp_path):
     assert result.window.as_dict() == {"how": "given", "start_frame": 96, "end_frame": 300, "start_s": 1.92,
                                        "end_s": 6.0, "fps": 25.0, "video_s": 10.0}
     assert result.frames == [96 + 2 * k for k in range(96)]
+
+
+def test_a_cancel_is_noticed_while_the_entry_is_still_being_sought(scorer, tmp_path):
+    # GIVEN a video whose entry must be found (no entry_s)
+    scene = synthetic_dive.Scene(12.0, 25, 8.2, size=(256, 144), seed=4)
+    path = synthetic_dive.write(scene, tmp_path / "dive.mp4")
+
+    class Canceled(Exception):
+        pass
+
+    seeking = []
+
+    def on_progress(stage, fraction):  # the worker's progress writer raises ClaimLost like this
+        seeking.append(any(f.name == "locate" for f in traceback.extract_stack()))
+        if len(seeking) == 5:
+            raise Canceled
+
+    # WHEN the job is canceled after a few frames THEN the search itself stops, before any clip is decoded
+    with pytest.raises(Canceled):
+        scorer.score(path, LIMITS, on_progress=on_progress)
+    assert seeking[-1], "the cancel was noticed only after the search for the entry had ended"

@@ -162,7 +162,7 @@ class Scorer:
         report(Stage.DECODING, 0.0)
         t = time.perf_counter()
         detect_read = ReadStats()
-        window = choose_window(source, info, entry_s, detect_read)
+        window = choose_window(source, info, entry_s, detect_read, on_frame=lambda: report(Stage.DECODING, 0.0))
         detect_seconds = time.perf_counter() - t
         plan = window.clips()
         wanted = sorted({i for clip in plan for i in clip})
@@ -225,12 +225,14 @@ class Scorer:
         )
 
 
-def choose_window(source: Source, info: VideoInfo, entry_s: float | None, stats: ReadStats | None = None) -> Window:
+def choose_window(source: Source, info: VideoInfo, entry_s: float | None, stats: ReadStats | None = None,
+                  on_frame: Callable[[], None] = lambda: None) -> Window:
     """``given`` when ``entry_s`` is set; ``detected`` when the entry is found with
-    confidence; otherwise ``whole`` (today's even spread)."""
+    confidence; otherwise ``whole`` (today's even spread). ``on_frame`` as for
+    :func:`inference.entry.locate`."""
     if entry_s is not None:
         return ending_at(entry_s, info.fps, info.frames, "given")
-    found = entry.locate(source, info, stats=stats)
+    found = entry.locate(source, info, stats=stats, on_frame=on_frame)
     if found is not None and found.confidence >= detect.CONFIDENT:
         return ending_at(found.time_s, info.fps, info.frames, "detected", found.confidence)
     return whole(info.frames, info.fps)
