@@ -73,6 +73,13 @@ def short_video(tmp_path, name="dive.mp4", offset=0):
     return small_clip(tmp_path / name, frames=18, offset=offset)
 
 
+def video_to_kill(tmp_path, offset=0):
+    """96 frames: six distinct clips, so the work outlasts the time the test takes to find and
+    kill the runtime that claimed it (on a quiet machine the three clips of ``short_video``
+    were done first), and still well within the 15 s function timeout."""
+    return small_clip(tmp_path / "kill.mp4", frames=96, offset=offset)
+
+
 # == two runtimes fed by the stack's dispatcher ==============================================
 
 @pytest.fixture(scope="module")
@@ -117,7 +124,7 @@ def _newest(stack, job_id, claims, runtimes):
 
 
 def test_a_runtime_killed_mid_inference_is_retried_after_the_visibility_timeout(faulty, poison, tmp_path):
-    job = submit(faulty, short_video(tmp_path))
+    job = submit(faulty, video_to_kill(tmp_path))
 
     kill_when_claimed(faulty, job["job_id"], attempt=1)
 
@@ -132,7 +139,7 @@ def test_a_runtime_killed_mid_inference_is_retried_after_the_visibility_timeout(
 
 
 def test_a_job_killed_on_every_attempt_ends_failed_and_its_message_dead_lettered(faulty, poison, tmp_path):
-    job = submit(faulty, short_video(tmp_path, offset=50))
+    job = submit(faulty, video_to_kill(tmp_path, offset=50))
     key = faulty.settings.upload_key(job["job_id"])
 
     kill_when_claimed(faulty, job["job_id"], attempt=1)
