@@ -1,5 +1,7 @@
 """The native stack's AWS emulator: moto's server, with pre-signed URL signatures kept out of
-its request log.
+its request log, and with the few places where moto behaves unlike AWS in a way the stack
+would notice made to behave like it (atomic conditional writes, ``NoSuchUpload``, ranged GETs
+that read only their range; the IAM ones are in :mod:`divescore.emulator_auth`).
 
 Browsers send the pre-signed URLs they were given (part uploads, filmstrip downloads) to the
 emulator, and Werkzeug logs each request line, query string included. A signature in a log
@@ -73,10 +75,72 @@ def answer_no_such_upload() -> None:
     S3Backend.complete_multipart_upload = complete
 
 
+# A ranged GET the patch below serves: one range with a first byte (``bytes=0-99``, ``bytes=100-``).
+_SINGLE_RANGE = re.compile(r"bytes=(\d+)-(\d*)")
+
+
+class _StoredBytes:
+    """An object's bytes in moto's store, read only where sliced."""
+
+    def __init__(self, key):
+        self._key = key
+
+    def __len__(self) -> int:
+        return self._key.size
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(len(self))
+        with self._key.lock:
+            self._key._value_buffer.seek(start)
+            return self._key._value_buffer.read(max(0, stop - start))
+
+
+class _RangedKey:
+    """A stored object whose ``value`` is read lazily; everything else is the object's."""
+
+    def __init__(self, key):
+        self._key = key
+
+    def __getattr__(self, name):
+        return getattr(self._key, name)
+
+    @property
+    def value(self) -> _StoredBytes:
+        return _StoredBytes(self._key)
+
+
+def serve_ranges_from_storage() -> None:
+    """Answer a ranged GET by reading only its range, as S3 does.
+
+    moto reads the whole object for every GET and then slices out the range: the function reads
+    a 200 MB upload in 1 MiB ranges, so each of them copied 200 MB in the emulator, which took
+    the function's cores and made every read cost what the object's size costs, nothing like S3.
+    """
+    from moto.s3.responses import S3Response
+
+    original = S3Response.get_object
+
+    @functools.wraps(original)
+    def get_object(self):
+        wanted = _SINGLE_RANGE.fullmatch(self.headers.get("range") or "")
+        if wanted and (not wanted[2] or int(wanted[2]) >= int(wanted[1])):
+            get_key = self._get_key  # a response object serves one request: this is its own
+
+            def ranged_key(*args, **kwargs):
+                key, not_modified = get_key(*args, **kwargs)
+                return _RangedKey(key), not_modified
+
+            self._get_key = ranged_key
+        return original(self)
+
+    S3Response.get_object = get_object
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").addFilter(RedactSignatures())
     serialize_dynamodb_writes()
     answer_no_such_upload()
+    serve_ranges_from_storage()
     from divescore import emulator_auth
 
     emulator_auth.install()
