@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench import synthetic_dive, videos
 from bench.report import Metric, Spec, at_most
+from divescore.harness import ROOT
 from divescore.settings import Settings
-from tests.helpers import ROOT
 
 DETECT_SHARE_BIG = Spec("window_detect_share_big",
                         "finding the entry / whole pipeline, large 1080p file (no dive)", "ratio", at_most(0.15))

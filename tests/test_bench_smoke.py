@@ -79,3 +79,12 @@ def test_the_plot_is_a_png(quick_run):
     data = (out / "results.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 10_000  # four panels, not an empty canvas
+
+
+def test_the_benchmark_imports_nothing_from_the_tests():
+    """`make bench` runs without the test suite's helpers (a maintainer may bench an install
+    that has no tests/ folder): what both need lives in divescore/ or bench/."""
+    importing = [f"{path.name}:{n}" for path in sorted((ROOT / "bench").glob("*.py"))
+                 for n, line in enumerate(path.read_text().splitlines(), start=1)
+                 if re.match(r"\s*(from tests\b|import tests\b)", line)]
+    assert not importing, importing
