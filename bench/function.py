@@ -73,7 +73,9 @@ PHONE_VS_DECODE = Spec(
 PHONE_BYTES = Spec(
     "phone_file_bytes_read", "same file: bytes read from storage / file size", "ratio", at_most(0.50)
 )
-COLD_READY = Spec("cold_start_ready", "cold start: process start → ready for the first event", "s", at_most(1.5))
+# Its target is the ratio row's (import torch + 0.5 s, issue 13), not a fixed time: import torch
+# alone takes 1.8-2.1 s on the machines here.
+COLD_READY = Spec("cold_start_ready", "cold start: process start → ready for the first event", "s")
 COLD_VS_TORCH = Spec(
     "cold_start_vs_import_torch", "cold start: ready / a fresh python's import torch (target: + 0.5 s)", "ratio"
 )
@@ -270,7 +272,7 @@ def measure(ctx) -> Iterator[Metric]:
         fn.invoke({"divescore": "warmup"})
         ready = time.monotonic() - fn.started
         torch_alone = (torch_before + import_torch_seconds(plain_env)) / 2  # one on either side of the cold start
-        figures.update(ready_s=ready, import_torch_s=torch_alone)
+        figures.update(ready_s=ready, import_torch_s=torch_alone, ready_target_s=torch_alone + COLD_MARGIN_S)
         yield Metric(
             COLD_VS_TORCH.key, COLD_VS_TORCH.name, ready / torch_alone, "ratio",
             at_most((torch_alone + COLD_MARGIN_S) / torch_alone),
