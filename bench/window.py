@@ -1,19 +1,25 @@
 """The scored window: what finding the entry costs, as a share of the job (issue 16).
 
-Measured in this process with the function's own scorer (no stack), on two files:
+Measured in this process with the function's own scorer (no stack), on three files:
 
-- the large 1080p file of the ``function`` section (no dive in it: every coarse candidate gets
-  its fine pass, the detector's worst case);
+- the large 1080p file of the ``function`` section (x264's default keyframe spacing; ffmpeg's
+  test pattern, no dive: what the search makes of it is in the note);
 - a generated 1080p dive (``bench.synthetic_dive``), kept in ``.cache/bench/``: the
-  detection's cost when there is a dive, and whether it found it.
+  detection's cost when there is a dive, and whether it found it;
+- the 200 MB phone file (a keyframe a second) with the search made to look at every candidate
+  (no early stop): its worst case, a long video in which nothing is sure to be an entry. Its
+  whole pipeline is divided by ffmpeg's full decode of the file, as the ``function`` section's
+  phone row is (that row goes through the stack and the search as it runs).
 
 ``detect_s`` (packet scan + fine pass) over ``pipeline_s`` (probe, detection, decoding and the
 model): the share of the function's work that goes to choosing the window. The packet scan reads
-the MP4's index; the fine pass seeks to its five runs of 4.5 s and decodes only them.
+the MP4's index; the fine pass seeks to the run of 4.5 s around each candidate, strongest first,
+and stops at the first entry it is sure of (``detect.SURE``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +33,10 @@ DETECT_SHARE_BIG = Spec("window_detect_share_big",
 DETECT_SHARE_DIVE = Spec("window_detect_share_dive",
                          "finding the entry / whole pipeline, generated dive (1080p in a full run)", "ratio",
                          at_most(0.15))
-SPECS = (DETECT_SHARE_BIG, DETECT_SHARE_DIVE)
+WORST_CASE_PHONE = Spec("window_worst_case_phone",
+                        "200 MB phone file, every candidate looked at: pipeline / ffmpeg decode only", "ratio",
+                        at_most(0.30))
+SPECS = (DETECT_SHARE_BIG, DETECT_SHARE_DIVE, WORST_CASE_PHONE)
 
 
 def dive_scene(quick: bool) -> synthetic_dive.Scene:
@@ -48,13 +57,25 @@ def dive_video(scene: synthetic_dive.Scene, log) -> Path:
     return path
 
 
+def _searched(result) -> str:
+    return f"the search decoded {result.detect_read.decoded} frames in {result.detect_read.seeks} seeks"
+
+
+def _window(result) -> str:
+    window = result.window
+    return f"window {window.how}" + (f" (confidence {window.confidence:g}, ending at {window.end_s:g} s)"
+                                      if window.confidence is not None else "")
+
+
 def measure(ctx) -> Iterator[Metric]:
+    from inference import detect
     from inference.scorer import load_scorer
     from inference.video import VideoLimits
 
     plan = ctx.plan
     limit = int(Settings().max_upload_bytes * 0.98)
     big = ctx.video(videos.big_1080p(plan.big_seconds, plan.big_bitrate, max_bytes=limit))
+    phone = ctx.video(videos.big_1080p(plan.big_seconds, plan.big_bitrate, max_bytes=limit, gop=plan.phone_gop))
     scene = dive_scene(plan.quick)
     dive = dive_video(scene, ctx.log)
     settings = Settings(cache_dir=str(ROOT / ".cache" / "weights"))
@@ -68,7 +89,7 @@ def measure(ctx) -> Iterator[Metric]:
     yield DETECT_SHARE_BIG.of(
         timings["detect_s"] / timings["pipeline_s"],
         (f"{big.stat().st_size / 1e6:.0f} MB, {result.video.frames} frames: detection {timings['detect_s']:.2f} s of "
-         f"{timings['pipeline_s']:.2f} s (model {timings['inference_s']:.2f} s); window {result.window.how}"),
+         f"{timings['pipeline_s']:.2f} s (model {timings['inference_s']:.2f} s); {_window(result)}; {_searched(result)}"),
     )
 
     result = scorer.score(dive, limits)
@@ -80,5 +101,21 @@ def measure(ctx) -> Iterator[Metric]:
     yield DETECT_SHARE_DIVE.of(
         timings["detect_s"] / timings["pipeline_s"],
         (f"{scene.size[0]}x{scene.size[1]}, {result.video.frames} frames at {scene.fps:g} fps: detection "
-         f"{timings['detect_s']:.2f} s of {timings['pipeline_s']:.2f} s; {found}"),
+         f"{timings['detect_s']:.2f} s of {timings['pipeline_s']:.2f} s; {found}; {_searched(result)}"),
+    )
+
+    floor = ctx.series.get("function", {}).get("phone_decode_floor_s") or min(
+        videos.decode_seconds(phone) for _ in range(plan.decode_repeats))
+    sure, detect.SURE = detect.SURE, math.inf  # no candidate is sure enough to stop at: every one is looked at
+    try:
+        result = scorer.score(phone, limits)
+    finally:
+        detect.SURE = sure
+    timings = result.timings
+    figures["phone_worst_case"] = {"timings": timings, "window": result.window.as_dict(), "decode_floor_s": floor}
+    yield WORST_CASE_PHONE.of(
+        timings["pipeline_s"] / floor,
+        (f"{phone.stat().st_size / 1e6:.0f} MB: pipeline {timings['pipeline_s']:.2f} s (detection "
+         f"{timings['detect_s']:.2f} s, model {timings['inference_s']:.2f} s) vs ffmpeg -f null {floor:.1f} s; "
+         f"{_window(result)}; {_searched(result)}"),
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from inference import detect, entry, packets
 from inference.scorer import choose_window, load_scorer
-from inference.video import READ_BUFFER_BYTES, VideoLimits, probe
+from inference.video import READ_BUFFER_BYTES, VideoLimits, probe, read_runs
 
 from bench import synthetic_dive
 from divescore.settings import load
@@ -73,6 +73,72 @@ def test_the_coarse_pass_points_near_a_clear_splash():
     # THEN the strongest candidate is in the burst, and keyframes make none
     assert 12.0 <= found[0].time_s <= 13.0
     assert all(c.strength < found[0].strength / 2 for c in found[1:])
+
+
+def test_a_scene_cut_is_a_keyframe_sooner_than_the_streams_spacing():
+    keys = np.zeros(1000, bool)
+    keys[::250] = True  # x264's default spacing at 25 fps
+    assert detect.scene_cuts(keys) == []
+    keys[750] = False
+    keys[[610, 860]] = True  # a cut, and the encoder counts its spacing again from there
+    assert detect.scene_cuts(keys) == [610]
+    assert detect.scene_cuts(np.ones(100, bool)) == []  # intra-only: no cuts to see
+
+
+def test_the_shot_after_a_scene_cut_makes_no_candidate():
+    # GIVEN sizes that rise for two seconds right after a cut (a busy crowd shot), and a
+    # smaller burst elsewhere
+    fps = 25.0
+    sizes = np.full(1500, 400)
+    keys = np.zeros(1500, bool)
+    keys[[0, 250, 500, 600, 850, 1100, 1350]] = True  # 600: the cut
+    sizes[600:650] += 4000
+    sizes[1100:1125] += 500
+    found = detect.candidates(detect.activity(sizes, keys, fps), fps)
+    # THEN the strongest candidate is the burst, and none lies in the shot after the cut
+    assert 44.0 <= found[0].time_s <= 45.5
+    assert not any(23.0 <= c.time_s <= 26.5 for c in found), found
+
+
+def test_peaks_that_barely_rise_above_their_surroundings_are_no_candidates():
+    fps = 30.0
+    sizes = np.full(900, 1000)
+    sizes[300:320] += 40  # 4 % more for two thirds of a second
+    assert detect.candidates(detect.activity(sizes, np.zeros(900, bool), fps), fps) == []
+    sizes[600:620] += 1000  # twice as much
+    assert [round(c.time_s) for c in detect.candidates(detect.activity(sizes, np.zeros(900, bool), fps), fps)] == [20]
+
+
+def reading_recorder():
+    """A ``read`` for :func:`entry.locate` that records the frames it is asked for."""
+    asked: list[list[int]] = []
+
+    def read(source, runs, info, **kwargs):
+        runs = list(runs)
+        asked.append([i for run in runs for i in run])
+        return read_runs(source, runs, info, **kwargs)
+
+    return read, asked
+
+
+def test_the_search_stops_at_the_first_sure_entry_and_decodes_no_frame_twice(corpus):
+    # GIVEN a dive whose splash is the strongest coarse candidate, and a video without a dive
+    dive, dive_path = next((s, p) for s, p in corpus if s.name() == "45s-30fps-entry35.811-walker-s4")
+    empty, empty_path = next((s, p) for s, p in corpus if s.entry_s is None and s.seconds >= 30)
+    for scene, path, expect_runs in ((dive, dive_path, 1), (empty, empty_path, None)):
+        info = probe(path, LIMITS)
+        read, asked = reading_recorder()
+        found = entry.locate(path, info, read=read)
+        sizes, keys = packets.sizes(path, info.frames)
+        count = len(detect.candidates(detect.activity(sizes, keys, info.fps), info.fps))
+        # THEN the dive's search reads one run and finds the entry; the empty video's reads every
+        # candidate's run (the worst case) and finds none; and no frame is asked for twice
+        if expect_runs:
+            assert len(asked) == expect_runs and found.confidence >= detect.SURE
+        else:
+            assert len(asked) == count >= 3 and (found is None or found.confidence < detect.CONFIDENT)
+        frames = [i for run in asked for i in run]
+        assert len(frames) == len(set(frames))
 
 
 class CountingFile(io.FileIO):

@@ -6,17 +6,22 @@ Two passes, so that a 200 MB file is not decoded whole to find two seconds in it
    each compressed frame is what the encoder needed to describe the change since the frames
    it refers to; a splash (a burst of white, textured change) makes frames larger for about a
    second. Reading packet sizes is demuxing only, no decoding. Keyframes are left out (their
-   size says "keyframe", not "motion"), the sizes are summed over 0.4 s (which evens out the
-   frame types) and compared on a log scale with their median over the surrounding 8 s, so a
-   busy video is not one long peak. The strongest few peaks, apart from one another, are the
-   candidates.
+   size says "keyframe", not "motion"), the sizes are summed over 0.8 s (which evens out the
+   frame types and outlasts a one-frame lighting step) and compared on a log scale with their
+   median over the surrounding 8 s, so a busy video is not one long peak. A keyframe off the
+   stream's regular spacing is a scene cut (encoders start a new picture there): the shot that
+   follows is new content, not an entry, so the stretch from just before a cut to 2.5 s after
+   it makes no candidate. The strongest few peaks, apart from one another, are the candidates.
 2. **Fine, over small grayscale frames around each candidate** (:func:`find_entry`): the
    change between consecutive frames, less each frame's median change (lighting, noise) and
    each place's usual change (rippling water), summed over cells; a splash is a burst of
    change that stays in one place for a quarter of a second and is a large share of all the
    change in the frame (camera shake, a cut and a lighting step change everything at once).
    The entry is where that burst begins; the confidence grows with how far the burst stands
-   out from the place's own noise and how much of the frame's change it holds.
+   out from the place's own noise and how much of the frame's change it holds. Candidates are
+   looked at strongest first, and the search stops at the first one that is ``SURE``: most
+   videos of a dive then cost one or two short runs, and only a video in which nothing looks
+   like an entry pays for every candidate.
 """
 
 from __future__ import annotations
@@ -30,14 +35,18 @@ import numpy as np
 
 SMALL_WIDTH = 160  # the fine pass's frames: 160 pixels wide, grayscale
 CELL = 8  # pixels of a small frame per cell side
-SUM_S = 0.4  # the coarse signal sums packet sizes over this long
+SUM_S = 0.8  # the coarse signal sums packet sizes over this long
 BASELINE_S = 8.0  # ... and compares them with their median over this long
+CUT_BEFORE_S = 0.8  # no candidate from this long before a scene cut ...
+CUT_AFTER_S = 2.5  # ... to this long after it
 SUSTAIN_S = 0.25  # a splash keeps changing the same place for at least this long
 CANDIDATES = 5
+MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surroundings is no candidate
 CANDIDATE_GAP_S = 2.5
 BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
 AFTER_S = 2.0  # ... and this long after
 CONFIDENT = 0.35  # below it an entry is not trusted
+SURE = 0.9  # at or above it the search looks at no further candidate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,35 +86,44 @@ def activity(sizes: Sequence[int], keyframes: Sequence[bool], fps: float) -> np.
     size = np.where(key, typical, size)
     summed = _rolling(size, max(1, round(SUM_S * fps)), np.sum)
     level = np.log1p(summed)
-    return level - _rolling(level, max(1, round(BASELINE_S * fps)), np.median)
+    signal = level - _rolling(level, max(1, round(BASELINE_S * fps)), np.median)
+    for cut in scene_cuts(keyframes):
+        signal[max(0, math.floor(cut - CUT_BEFORE_S * fps)): math.ceil(cut + CUT_AFTER_S * fps)] = -np.inf
+    return signal
+
+
+def scene_cuts(keyframes: Sequence[bool]) -> list[int]:
+    """Frames whose keyframe comes sooner after the one before than the stream's keyframe
+    spacing: x264 and most encoders start a new keyframe where the picture changes whole.
+    A stream with a fixed spacing (phones) or every frame a keyframe has none."""
+    keys = np.flatnonzero(np.asarray(keyframes, bool))
+    if len(keys) < 3:
+        return []
+    gaps = np.diff(keys)
+    spacing = int(gaps.max())
+    return [int(k) for k, gap in zip(keys[1:], gaps, strict=True) if gap < spacing - 1]
 
 
 def candidates(signal: np.ndarray, fps: float, count: int = CANDIDATES,
                gap_s: float = CANDIDATE_GAP_S) -> list[Candidate]:
-    """The ``count`` highest peaks of ``signal`` at least ``gap_s`` apart, strongest first."""
+    """The ``count`` highest peaks of ``signal`` at least ``gap_s`` apart and at least
+    ``MIN_STRENGTH`` high, strongest first."""
     remaining = np.asarray(signal, np.float64).copy()
     gap = max(1, round(gap_s * fps))
     found = []
     while len(found) < count and len(remaining) and np.isfinite(remaining).any():
         i = int(np.nanargmax(remaining))
-        if not math.isfinite(remaining[i]) or remaining[i] <= 0:
+        if not math.isfinite(remaining[i]) or remaining[i] < MIN_STRENGTH:
             break
         found.append(Candidate(i / fps, float(remaining[i])))
         remaining[max(0, i - gap): i + gap + 1] = -np.inf
     return found
 
 
-def runs_around(found: Sequence[Candidate], fps: float, frame_count: int) -> list[range]:
-    """The frame-index runs the fine pass needs for ``found``, merged where they overlap."""
-    runs = sorted((max(0, math.floor((c.time_s - BEFORE_S) * fps)),
-                   min(frame_count, math.ceil((c.time_s + AFTER_S) * fps) + 1)) for c in found)
-    merged: list[list[int]] = []
-    for start, stop in runs:
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], stop)
-        elif start < stop:
-            merged.append([start, stop])
-    return [range(start, stop) for start, stop in merged]
+def run_around(candidate: Candidate, fps: float, frame_count: int) -> range:
+    """The frames the fine pass looks at for ``candidate``."""
+    return range(max(0, math.floor((candidate.time_s - BEFORE_S) * fps)),
+                 min(frame_count, math.ceil((candidate.time_s + AFTER_S) * fps) + 1))
 
 
 # -- 2. fine: small grayscale frames -------------------------------------------------------

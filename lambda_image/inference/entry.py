@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from inference import detect, packets
-from inference.video import ReadStats, Source, VideoInfo, read_runs
+from inference.video import ReadStats, Source, VideoInfo, read_runs, runs_of
 
 
 def locate(source: Source, info: VideoInfo, read=read_runs, stats: ReadStats | None = None,
@@ -15,14 +17,21 @@ def locate(source: Source, info: VideoInfo, read=read_runs, stats: ReadStats | N
     """The most likely entry (with its confidence), or None when nothing in the video looks
     like one. The coarse pass reads packet sizes (from the container's index when it has one);
     ``read(source, runs, info, gray_size=..., stats=...)`` (:func:`inference.video.read_runs`)
-    then decodes only the short runs around the coarse pass's candidates, each from the
-    keyframe before it, as small grayscale frames. ``on_frame()`` is called after each of them
+    then decodes, strongest candidate first, the short run around each as small grayscale
+    frames, each from the keyframe before it (frames two runs share are decoded once), and
+    stops at the first entry found ``detect.SURE``. ``on_frame()`` is called after each frame
     (the worker's cancel check: it may raise to stop the search)."""
     sizes, keyframes = packets.sizes(source, info.frames)
     found = detect.candidates(detect.activity(sizes, keyframes, info.fps), info.fps)
-    runs = detect.runs_around(found, info.fps, info.frames)
-    small = {}
-    for frame in read(source, runs, info, gray_size=detect.small_size(info.width, info.height), stats=stats):
-        small[frame.index] = frame.image
-        on_frame()
-    return detect.best([detect.find_entry([i / info.fps for i in run], [small[i] for i in run]) for run in runs])
+    size = detect.small_size(info.width, info.height)
+    small: dict[int, np.ndarray] = {}
+    entries = []
+    for candidate in found:
+        run = detect.run_around(candidate, info.fps, info.frames)
+        for frame in read(source, runs_of(i for i in run if i not in small), info, gray_size=size, stats=stats):
+            small[frame.index] = frame.image
+            on_frame()
+        entries.append(detect.find_entry([i / info.fps for i in run], [small[i] for i in run]))
+        if entries[-1] is not None and entries[-1].confidence >= detect.SURE:
+            break
+    return detect.best(entries)
