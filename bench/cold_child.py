@@ -17,8 +17,8 @@ stamps["import_handler"] = time.time()
 import numpy as np  # noqa: E402  (loaded by torch already)
 
 frames = [np.zeros((112, 112, 3), np.uint8) for _ in range(16)]
-handler.services.scorer.clip_features(frames)
+handler.services.scorer.clip_features([frames])
 stamps["first_forward"] = time.time()
-handler.services.scorer.clip_features(frames)
+handler.services.scorer.clip_features([frames])
 stamps["second_forward"] = time.time()
 print(json.dumps(stamps))

@@ -209,6 +209,8 @@ def import_torch_seconds(env: dict[str, str]) -> float:
 def isolated_pipeline(bs, key: str, scorer) -> dict[str, float]:
     """The function's stages on one upload, one after another, timed apart."""
     from inference import preprocess
+    from inference.model import BACKBONE_MEMORY_FORMAT
+    from inference.scorer import CLIP_BATCH
     from inference.storage import RangedObject
     from inference.video import VideoLimits, probe, read_runs, runs_of
 
@@ -224,16 +226,16 @@ def isolated_pipeline(bs, key: str, scorer) -> dict[str, float]:
 
     t = time.perf_counter()
     unique = sorted({tuple(clip) for clip in plan})
-    layout = torch.contiguous_format if scorer.model.backbone.conv1.weight.is_contiguous() else torch.channels_last_3d
-    tensors = [
-        preprocess.clip_tensor([crops[i] for i in clip]).unsqueeze(0).to(dtype=scorer.dtype, memory_format=layout)
-        for clip in unique
+    batches = [
+        torch.stack([preprocess.clip_tensor([crops[i] for i in clip]) for clip in unique[k: k + CLIP_BATCH]])
+        .to(dtype=scorer.dtype, memory_format=BACKBONE_MEMORY_FORMAT)
+        for k in range(0, len(unique), CLIP_BATCH)
     ]
     prepare = time.perf_counter() - t
 
     t = time.perf_counter()
     with torch.inference_mode():
-        features = torch.cat([scorer.model.clip_features(x).float() for x in tensors])
+        features = torch.cat([scorer.model.clip_features(x).float() for x in batches])
         scorer.model.head(features.mean(0, keepdim=True))
     model = time.perf_counter() - t
     return {

@@ -132,7 +132,7 @@ def decoded_clips(clips: int) -> list[torch.Tensor]:
 def measure(ctx) -> Iterator[Metric]:
     from inference import precision
     from inference.model import C3DAVG, build_model
-    from inference.scorer import Scorer, dtype_of
+    from inference.scorer import CLIP_BATCH, Scorer, dtype_of
     from inference.weights import generated_weights
 
     from divescore.settings import Settings
@@ -164,14 +164,16 @@ def measure(ctx) -> Iterator[Metric]:
         runs[spec] = (forward, 1)
         work[spec] = (flops, f"{clips} clip(s) as one batch")
 
-    # What the function itself runs: its default dtype and layout, one clip at a time.
+    # What the function itself runs: its default dtype and layout, CLIP_BATCH clips at a time.
     dtype = dtype_of(Settings().model_dtype)
     scorer = Scorer(build_model(weights), weights, dtype)
     layout = "contiguous" if scorer.model.backbone.conv1.weight.is_contiguous() else "channels_last_3d"
     frames = random_frames(clips)
     name = str(dtype).removeprefix("torch.")
-    runs[MODEL_FUNCTION] = (lambda: [scorer.clip_features(f) for f in frames], 1)
-    work[MODEL_FUNCTION] = (clip_flops * clips, f"default: {name}, {layout}; {clips} clip(s) one at a time")
+    runs[MODEL_FUNCTION] = (lambda: [scorer.clip_features(frames[i: i + CLIP_BATCH])
+                                     for i in range(0, clips, CLIP_BATCH)], 1)
+    work[MODEL_FUNCTION] = (clip_flops * clips,
+                            f"default: {name}, {layout}; {clips} clip(s) in batches of {CLIP_BATCH}")
 
     best = best_seconds_interleaved(runs, plan.model_repeats)
     kernel_gflops = {name: 2 * n**3 / best[name] / 1e9 for name in kernels}

@@ -1,11 +1,12 @@
 """The C3D-AVG architecture and its weights files."""
 
+import copy
 import json
 
 import pytest
 import torch
 from inference import weights as weights_module
-from inference.model import C3DAVG, PARTS, SportsC3D, build_model
+from inference.model import BACKBONE_MEMORY_FORMAT, C3DAVG, PARTS, SportsC3D, build_model
 from inference.weights import FILE_PATTERNS, WeightsError, checkpoint_weights, generated_weights, resolve
 
 from divescore.settings import load
@@ -57,6 +58,8 @@ def test_a_checkpoint_in_the_published_layout_loads_strictly_and_gives_the_same_
     in_memory = C3DAVG().eval()
     for part in PARTS:
         getattr(in_memory, part).load_state_dict(state_dicts[part])
+    contiguous = copy.deepcopy(in_memory)
+    in_memory.backbone.to(memory_format=BACKBONE_MEMORY_FORMAT)  # the layout the function runs in
     _save_in_published_layout(state_dicts, tmp_path / "checkpoints")
 
     weights = resolve(load({}, model_dir=str(tmp_path / "checkpoints")))
@@ -69,6 +72,7 @@ def test_a_checkpoint_in_the_published_layout_loads_strictly_and_gives_the_same_
         assert features.shape == (1, 8192) and loaded.head(features).shape == (1,)
         score = loaded(clips)
         assert score.shape == () and torch.equal(score, in_memory(clips))
+        assert torch.allclose(score, contiguous(clips), rtol=0, atol=1e-4)  # PyTorch's default layout
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
 
 
@@ -122,24 +126,28 @@ def test_generated_weights_are_deterministic_untrained_and_made_once(tmp_path, s
         assert all(torch.equal(saved[k], state_dicts[part][k]) for k in saved)
 
 
-def test_a_bf16_backbone_is_converted_once_to_a_cached_file_then_mapped(tmp_path, state_dicts):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_backbone_is_converted_once_to_a_cached_file_then_mapped(tmp_path, state_dicts, dtype):
+    """Checkpoints are contiguous float32; the backbone runs channels-last (and in bf16 when
+    asked): converted once into a file that later cold starts map."""
     weights = generated_weights(tmp_path, seed=SEED)
-    cached = weights.converted_path("backbone", torch.bfloat16)
+    cached = weights.converted_path("backbone", dtype)
     assert not cached.exists()
 
-    first = weights.state_dict("backbone", torch.bfloat16)
+    first = weights.state_dict("backbone", dtype)
     assert cached.is_file()
     mtime = cached.stat().st_mtime_ns
-    again = weights.state_dict("backbone", torch.bfloat16)
+    again = weights.state_dict("backbone", dtype)
     assert cached.stat().st_mtime_ns == mtime  # read back, not converted again
 
     for name, tensor in state_dicts["backbone"].items():
-        expected = tensor.to(torch.bfloat16)
+        expected = tensor.to(dtype)
         for loaded in (first[name], again[name]):
-            assert loaded.dtype == torch.bfloat16 and torch.equal(loaded, expected)
-            if tensor.dim() == 5:  # the layout oneDNN's bf16 convolutions take
+            assert loaded.dtype == dtype and torch.equal(loaded, expected)
+            if tensor.dim() == 5:  # the layout oneDNN's convolutions are fastest in
                 assert loaded.is_contiguous(memory_format=torch.channels_last_3d)
+    assert not weights.converted_path("fc6", torch.float32).exists()  # already as it runs: mapped as it is
 
-    model = build_model(weights, torch.bfloat16)
-    assert model.backbone.conv1.weight.dtype == torch.bfloat16
+    model = build_model(weights, dtype)
+    assert model.backbone.conv1.weight.dtype == dtype
     assert model.fc6.fc.weight.dtype == model.regressor.fc_final_score.weight.dtype == torch.float32

@@ -54,22 +54,25 @@ class Weights:
     calibrated: bool
     description: str
     gate: Path | None = None
-    converted_dir: Path | None = None  # where parts converted to another dtype are cached
+    converted_dir: Path | None = None  # where parts converted to another dtype or layout are cached
 
     def files(self) -> dict[str, Path]:
         return {part: getattr(self, part) for part in FILE_PATTERNS}
 
     def state_dict(self, part: str, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-        """The part's tensors, memory-mapped. In another dtype than the files' float32 they
-        come from a converted copy, written once to ``converted_dir`` (at image build or on
-        first need) so that a cold start maps it instead of converting every tensor."""
+        """The part's tensors, memory-mapped, in ``dtype`` and with its convolutions in the
+        backbone's layout (:data:`inference.model.BACKBONE_MEMORY_FORMAT`). Where the files
+        hold another dtype or layout (checkpoints are float32 and contiguous) they come from a
+        converted copy, written once to ``converted_dir`` (at image build or on first need) so
+        that a cold start maps it instead of converting every tensor."""
         path = getattr(self, part)
-        if dtype == torch.float32:
-            return load_state_dict(path)
+        state = load_state_dict(path)
+        if not _needs_conversion(state, dtype):
+            return state
         converted = self.converted_path(part, dtype)
         if converted is not None and converted.is_file():
             return load_state_dict(converted)
-        state = _converted(load_state_dict(path), dtype)
+        state = _converted(state, dtype)
         if converted is not None:
             _save_atomically(state, converted)
         return state
@@ -81,11 +84,17 @@ class Weights:
         return self.converted_dir / f"{name}.{str(dtype).removeprefix('torch.')}.pth"
 
 
-def _converted(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    from inference.model import backbone_memory_format
+def _needs_conversion(state: dict[str, torch.Tensor], dtype: torch.dtype) -> bool:
+    from inference.model import BACKBONE_MEMORY_FORMAT
 
-    layout = backbone_memory_format(dtype)
-    return {name: (t.to(dtype=dtype, memory_format=layout) if t.dim() == 5 else t.to(dtype)).detach().clone()
+    return any(t.dtype != dtype or (t.dim() == 5 and not t.is_contiguous(memory_format=BACKBONE_MEMORY_FORMAT))
+               for t in state.values() if t.is_floating_point())
+
+
+def _converted(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    from inference.model import BACKBONE_MEMORY_FORMAT
+
+    return {name: (t.to(dtype=dtype, memory_format=BACKBONE_MEMORY_FORMAT) if t.dim() == 5 else t.to(dtype)).detach().clone()
             for name, t in state.items()}
 
 
@@ -227,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load()
     weights = generated_weights(args.cache_dir or default_cache_dir(settings))
-    weights.state_dict("backbone", torch.bfloat16)  # the bf16 copy, for CPUs that run bf16 (written once)
+    for dtype in (torch.float32, torch.bfloat16):  # the backbone's converted copies (written once)
+        weights.state_dict("backbone", dtype)
     print(f"{weights.name}: {weights.backbone.parent}")
     return 0
 
