@@ -89,7 +89,8 @@ def measure(ctx) -> Iterator[Metric]:
     yield DETECT_SHARE_BIG.of(
         timings["detect_s"] / timings["pipeline_s"],
         (f"{big.stat().st_size / 1e6:.0f} MB, {result.video.frames} frames: detection {timings['detect_s']:.2f} s of "
-         f"{timings['pipeline_s']:.2f} s (model {timings['inference_s']:.2f} s); {_window(result)}; {_searched(result)}"),
+         f"{timings['pipeline_s']:.2f} s (model {timings['inference_s']:.2f} s); {_window(result)}; "
+         f"{_searched(result)}"),
     )
 
     result = scorer.score(dive, limits)

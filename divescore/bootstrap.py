@@ -14,7 +14,7 @@ import sys
 from botocore.exceptions import ClientError
 
 from divescore import aws
-from divescore.settings import Settings, SettingsError, load
+from divescore.settings import Settings, load_or_exit
 
 log = logging.getLogger("divescore.bootstrap")
 
@@ -188,11 +188,7 @@ def bootstrap(settings: Settings) -> None:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    try:
-        settings = load()
-    except SettingsError as err:
-        print(f"divescore: {err}", file=sys.stderr)
-        return 2
+    settings = load_or_exit()
     bootstrap(settings)
     return 0
 

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable
 
-from divescore.settings import Settings, SettingsError, load
+from divescore.settings import Settings, load_or_exit
 
 
 def run(name: str, work: Callable[[Settings, threading.Event], None]) -> int:
     """Run ``work(settings, stop)`` until it returns (it returns once ``stop`` is set)."""
-    try:
-        settings = load()
-    except SettingsError as err:
-        print(f"divescore: {err}", file=sys.stderr)
-        return 2
+    settings = load_or_exit()
     logging.basicConfig(level=settings.log_level, format="%(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

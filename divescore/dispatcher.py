@@ -27,7 +27,7 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from divescore import aws
-from divescore.settings import Settings, SettingsError, load
+from divescore.settings import Settings, load_or_exit
 
 log = logging.getLogger("divescore.dispatcher")
 
@@ -210,11 +210,7 @@ def start(settings: Settings, stop: threading.Event) -> list[Worker]:
 
 
 def main() -> int:
-    try:
-        settings = load()
-    except SettingsError as err:
-        print(f"divescore: {err}", file=sys.stderr)
-        return 2
+    settings = load_or_exit()
     logging.basicConfig(level=settings.log_level, format="%(name)s %(threadName)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from divescore.settings import Settings, SettingsError, load
+from divescore.settings import Settings, load_or_exit
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
@@ -216,11 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1 or argv[0] not in PRINCIPALS:
         print(f"usage: python -m divescore.policies {{{','.join(PRINCIPALS)}}}", file=sys.stderr)
         return 2
-    try:
-        settings = load()
-    except SettingsError as err:
-        print(f"divescore: {err}", file=sys.stderr)
-        return 2
+    settings = load_or_exit()
     print(json.dumps(policy_for(argv[0], settings, account="123456789012"), indent=2))
     return 0
 

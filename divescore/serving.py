@@ -15,7 +15,7 @@ import dataclasses
 import os
 import sys
 
-from divescore.settings import Settings, SettingsError, load
+from divescore.settings import Settings, load_or_exit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,11 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1 or argv[0] not in SERVICES:
         print(f"usage: python -m divescore.serving {{{','.join(SERVICES)}}}", file=sys.stderr)
         return 2
-    try:
-        settings = load()
-    except SettingsError as err:
-        print(f"divescore: {err}", file=sys.stderr)
-        return 2
+    settings = load_or_exit()
     command = gunicorn_command(argv[0], settings)
     os.execv(command[0], command)
     return 0  # not reached

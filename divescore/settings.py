@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -235,6 +236,16 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
         values["region"] = environ["AWS_REGION"]
     values.update(overrides)
     return Settings(**values)
+
+
+def load_or_exit(program: str = "divescore", **overrides: Any) -> Settings:
+    """:func:`load` for a program's entry point: a bad setting is one line on stderr, naming
+    it, and exit status 2, instead of a traceback."""
+    try:
+        return load(**overrides)
+    except SettingsError as err:
+        print(f"{program}: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def describe() -> list[tuple[str, str, str]]:

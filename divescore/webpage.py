@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Flask, jsonify, send_from_directory
 
-from divescore.settings import Settings, SettingsError, load
+from divescore.settings import Settings, load, load_or_exit
 
 # web/ of the checkout; a wheel carries it inside the package (pyproject.toml, divescore.web).
 _PACKAGED_WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -90,11 +90,7 @@ def __getattr__(name: str):
 def main() -> int:
     from werkzeug.serving import run_simple
 
-    try:
-        settings = load()
-    except SettingsError as err:
-        print(f"divescore: {err}", file=sys.stderr)
-        return 2
+    settings = load_or_exit()
     run_simple(settings.host, settings.web_port, create_app(settings), threaded=True)
     return 0
 

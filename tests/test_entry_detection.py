@@ -123,9 +123,9 @@ def reading_recorder():
 
 def test_the_search_stops_at_the_first_sure_entry_and_decodes_no_frame_twice(corpus):
     # GIVEN a dive whose splash is the strongest coarse candidate, and a video without a dive
-    dive, dive_path = next((s, p) for s, p in corpus if s.name() == "45s-30fps-entry35.811-walker-s4")
-    empty, empty_path = next((s, p) for s, p in corpus if s.entry_s is None and s.seconds >= 30)
-    for scene, path, expect_runs in ((dive, dive_path, 1), (empty, empty_path, None)):
+    dive_path = next(p for s, p in corpus if s.name() == "45s-30fps-entry35.811-walker-s4")
+    empty_path = next(p for s, p in corpus if s.entry_s is None and s.seconds >= 30)
+    for path, expect_runs in ((dive_path, 1), (empty_path, None)):
         info = probe(path, LIMITS)
         read, asked = reading_recorder()
         found = entry.locate(path, info, read=read)

@@ -66,3 +66,19 @@ def test_docs_list_every_setting_as_the_code_defines_it(capsys):
     table = capsys.readouterr().out
     docs = (Path(__file__).parent.parent / "docs" / "settings.md").read_text()
     assert table in docs, "docs/settings.md is stale: regenerate it with `divescore settings --markdown`"
+
+
+@pytest.mark.parametrize("program", [
+    ["divescore.bootstrap"], ["divescore.dispatcher"], ["divescore.serving", "presign_service"], ["divescore.webpage"],
+    ["divescore.sweep"], ["divescore.callbacks"], ["divescore.policies", "score"],
+])
+def test_every_program_stops_on_a_bad_setting_with_one_line_and_status_2(program):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DIVESCORE_WEB_PROT": "8000"}
+    done = subprocess.run([sys.executable, "-m", *program], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert done.stderr.strip().splitlines() == ["divescore: DIVESCORE_WEB_PROT: unknown setting (see docs/settings.md "
+                                                "for the list)"], done.stderr

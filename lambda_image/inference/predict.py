@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from divescore.settings import MODEL_DTYPES, SettingsError, load
+from divescore.settings import MODEL_DTYPES, load_or_exit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,11 +31,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"model_dir": args.weights} if args.weights else {}
     if args.dtype:
         overrides["model_dtype"] = args.dtype
-    try:
-        settings = load(**overrides)
-    except SettingsError as err:
-        print(f"divescore predict: {err}", file=sys.stderr)
-        return 2
+    settings = load_or_exit("divescore predict", **overrides)
 
     # Imported here: torch takes a second to import, and other subcommands never need it.
     from inference.errors import BadInput

@@ -192,7 +192,8 @@ class Scorer:
                     ready.append(pending.pop(0))
                 if len(ready) >= CLIP_BATCH or (ready and not pending):
                     t = time.perf_counter()
-                    for clip, row in zip(ready, self.clip_features([[crops[i] for i in c] for c in ready]), strict=True):
+                    batch = self.clip_features([[crops[i] for i in clip] for clip in ready])
+                    for clip, row in zip(ready, batch, strict=True):
                         features[clip] = row.unsqueeze(0)
                     network_seconds += time.perf_counter() - t
                     ready = []

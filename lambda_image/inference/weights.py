@@ -94,8 +94,8 @@ def _needs_conversion(state: dict[str, torch.Tensor], dtype: torch.dtype) -> boo
 def _converted(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
     from inference.model import BACKBONE_MEMORY_FORMAT
 
-    return {name: (t.to(dtype=dtype, memory_format=BACKBONE_MEMORY_FORMAT) if t.dim() == 5 else t.to(dtype)).detach().clone()
-            for name, t in state.items()}
+    return {name: (t.to(dtype=dtype, memory_format=BACKBONE_MEMORY_FORMAT) if t.dim() == 5 else t.to(dtype))
+            .detach().clone() for name, t in state.items()}
 
 
 def _save_atomically(state: dict[str, torch.Tensor], path: Path) -> None:
