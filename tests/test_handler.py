@@ -1,5 +1,6 @@
 """The function's event handling against a real moto server, with the real model."""
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from inference import errors
 from inference.scorer import load_scorer
 from inference.worker import Outcome, Services, handle_event, process_upload
 
@@ -313,6 +315,36 @@ class _UnreachableGets:
 
     def get_object(self, **kwargs):
         raise EndpointConnectionError(endpoint_url="http://storage")
+
+
+class _SwallowingScorer:
+    """A scorer whose decoder swallows a read error and reports the file as truncated, as
+    FFmpeg does when a read fails mid-file and the library hands back end-of-file instead of
+    the error (PyAV 18 re-raises it; the worker must not depend on that)."""
+
+    def __init__(self, scorer):
+        self._scorer = scorer
+
+    def __getattr__(self, name):
+        return getattr(self._scorer, name)
+
+    def score(self, video, limits, **kwargs):
+        with contextlib.suppress(EndpointConnectionError):  # swallowed, as a decoder would
+            video.read(1024)
+        raise errors.VideoTruncated("The video stops after 3 of the 16 frames it announces.")
+
+
+def test_a_bad_video_verdict_reached_while_storage_failed_is_a_storage_error(services, clip):
+    # GIVEN storage that fails every read, under a decoder that turns the failure into "truncated"
+    job_id = submit(services, clip)
+    settings = services.settings
+    upload = Upload(settings.bucket, settings.upload_key(job_id), clip.stat().st_size, "ObjectCreated:Post")
+    broken = dataclasses.replace(services, s3=_UnreachableGets(services.s3), scorer=_SwallowingScorer(services.scorer))
+
+    # THEN the storage error is raised (the queue retries the job), not the video blamed
+    with pytest.raises(EndpointConnectionError):
+        process_upload(upload, broken)
+    assert services.store.get(job_id)["status"] == Status.PROCESSING
 
 
 def test_storage_failing_under_the_decoder_is_retried_not_blamed_on_the_video(services, clip):
