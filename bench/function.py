@@ -74,7 +74,7 @@ PHONE_BYTES = Spec(
     "phone_file_bytes_read", "same file: bytes read from storage / file size", "ratio", at_most(0.50)
 )
 # Its target is the ratio row's (import torch + 0.5 s, issue 13), not a fixed time: import torch
-# alone takes 1.8-2.1 s on the machines here.
+# alone takes 1.3-2.1 s on the machines here.
 COLD_READY = Spec("cold_start_ready", "cold start: process start → ready for the first event", "s")
 COLD_VS_TORCH = Spec(
     "cold_start_vs_import_torch", "cold start: ready / a fresh python's import torch (target: + 0.5 s)", "ratio"
