@@ -177,7 +177,7 @@ class Scorer:
         clip_count = len(pending)
         crops: dict[int, np.ndarray] = {}
         thumbnails: dict[int, np.ndarray] = {}
-        features: dict[tuple[int, ...], torch.Tensor] = {}
+        features: dict[tuple[int, ...], torch.Tensor] = {}  # (8192,) per distinct clip
         network_seconds = 0.0
 
         ready: list[tuple[int, ...]] = []  # clips whose frames have all arrived, not yet computed
@@ -193,8 +193,7 @@ class Scorer:
                 if len(ready) >= CLIP_BATCH or (ready and not pending):
                     t = time.perf_counter()
                     batch = self.clip_features([[crops[i] for i in clip] for clip in ready])
-                    for clip, row in zip(ready, batch, strict=True):
-                        features[clip] = row.unsqueeze(0)
+                    features.update(zip(ready, batch, strict=True))
                     network_seconds += time.perf_counter() - t
                     ready = []
                     report(Stage.SCORING if count == len(wanted) else Stage.DECODING, len(features) / clip_count)
@@ -208,7 +207,7 @@ class Scorer:
             dive_probability = self.gate.check([[crops[i] for i in clip] for clip in middle])
 
         t = time.perf_counter()
-        per_clip = torch.cat([features[tuple(clip)] for clip in plan])  # (6, 8192)
+        per_clip = torch.stack([features[tuple(clip)] for clip in plan])  # (6, 8192)
         with torch.inference_mode():
             clip_scores = self.model.head(per_clip)  # (6,)
             score = self.model.head(per_clip.mean(0, keepdim=True))[0]
