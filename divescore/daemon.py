@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
+from typing import TextIO
 
 from divescore.settings import Settings, load_or_exit
 
@@ -18,6 +20,18 @@ def run(name: str, work: Callable[[Settings, threading.Event], None]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"{name} ready", flush=True)
+    announce_ready(name)
     work(settings, stop)
     return 0
+
+
+def announce_ready(name: str, stream: TextIO | None = None) -> None:
+    """``NAME ready`` on its own line, which the stack and the tests wait for.
+
+    Written in one call: ``print`` writes the text and the newline apart, and with
+    ``PYTHONUNBUFFERED`` (the native stack sets it) each is a write of its own, so a log line
+    from another thread could land between them and the ready line would never be whole.
+    """
+    stream = stream or sys.stdout
+    stream.write(f"{name} ready\n")
+    stream.flush()

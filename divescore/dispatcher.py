@@ -26,7 +26,7 @@ import time
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from divescore import aws
+from divescore import aws, daemon
 from divescore.settings import Settings, load_or_exit
 
 log = logging.getLogger("divescore.dispatcher")
@@ -220,7 +220,7 @@ def main() -> int:
         ok = warm_up(url, timeout=settings.function_timeout_seconds)
         log.info("runtime %s %s", url, "warm" if ok else "did not answer the warm-up; continuing")
     workers = start(settings, stop)
-    print("dispatcher ready", flush=True)
+    daemon.announce_ready("dispatcher")
     stop.wait()
     log.info("stopping")
     for worker in workers:

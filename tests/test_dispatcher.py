@@ -115,3 +115,24 @@ def test_a_failing_invocation_is_retried_then_dead_lettered(settings, recorder, 
 )
 def test_reading_the_runtimes_answer(status, body, expected):
     assert dispatcher.invocation_outcome(status, body, "m1")[0] is expected
+
+
+def test_the_ready_line_is_written_whole_in_one_write():
+    """The stack and the tests wait for the exact line ``dispatcher ready``; a log line from a
+    worker thread landed once between the text and its newline when they were two writes."""
+    import io
+
+    from divescore.daemon import announce_ready
+
+    class Writes(io.StringIO):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def write(self, text):
+            self.calls.append(text)
+            return super().write(text)
+
+    stream = Writes()
+    announce_ready("dispatcher", stream)
+    assert stream.calls == ["dispatcher ready\n"]
