@@ -4,8 +4,8 @@ base64 HMAC-SHA256 of ``id.timestamp.body`` under the deployment's secret).
 
 - At creation, :func:`check_url` refuses what must never be called: anything but https (plain
   http only to a loopback address, and only when ``allow_loopback_http_callbacks`` is set),
-  credentials in the URL, and hosts that are or resolve to private, loopback, link-local,
-  multicast, reserved or cloud metadata addresses.
+  credentials in the URL, hosts that do not resolve within ``RESOLVE_SECONDS``, and hosts that
+  are or resolve to private, loopback, link-local, multicast, reserved or cloud metadata addresses.
 - When a job ends, :mod:`divescore.jobs` queues its id on the callbacks queue; the notifier
   (:func:`handler` on AWS, ``python -m divescore.callbacks`` locally) delivers it: every address
   is checked again right before the request, redirects are not followed, each attempt is
@@ -25,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -39,6 +40,13 @@ log = logging.getLogger("divescore.callbacks")
 
 MAX_URL_CHARS = 2000
 SECRET_PREFIX = "whsec_"
+# A host that takes longer to resolve is refused: creating a job never waits on a slow resolver
+# (an unreachable nameserver made getaddrinfo take 20 s here, its timeouts and retries).
+RESOLVE_SECONDS = 3.0
+# getaddrinfo has no timeout of its own, so it runs on this pool and is waited for at most
+# RESOLVE_SECONDS; a lookup that outlives its wait finishes in the background, and one queued
+# behind busy lookups is refused in the same time.
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
 # Instance metadata services reachable from inside clouds, whatever their address class.
 METADATA_HOSTS = {"169.254.169.254", "fd00:ec2::254", "metadata.google.internal", "metadata"}
 
@@ -76,10 +84,13 @@ def addresses(url: str, settings: Settings, resolve=socket.getaddrinfo) -> list[
         raise Refused("a URL may not carry credentials")
     if host in METADATA_HOSTS:
         raise Refused("that is a cloud metadata address")
+    lookup = _RESOLVER.submit(resolve, host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
     try:
-        found = resolve(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        found = lookup.result(timeout=RESOLVE_SECONDS)
     except (socket.gaierror, UnicodeError):
         raise Refused(f"the host {host!r} does not resolve") from None
+    except TimeoutError:
+        raise Refused(f"the host {host!r} did not resolve within {RESOLVE_SECONDS:g} s") from None
     ips = sorted({info[4][0].split("%")[0] for info in found})
     loopback_http = settings.allow_loopback_http_callbacks and all(ipaddress.ip_address(ip).is_loopback for ip in ips)
     if parts.scheme == "http" and not loopback_http:

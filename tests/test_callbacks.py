@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -44,6 +45,23 @@ def resolving_to(*ips: str):
 def test_callbacks_to_private_metadata_or_plain_addresses_are_refused(url, ips):
     with pytest.raises(Refused):
         addresses(url, STRICT, resolving_to(*ips))
+
+
+def test_a_host_that_does_not_resolve_in_time_is_refused_without_waiting_for_the_resolver():
+    # GIVEN a resolver that has not answered (an unreachable nameserver: 20 s of retries)
+    answered = threading.Event()
+
+    def stuck(host, port, type=0):
+        answered.wait(60)
+        return resolving_to("93.184.216.34")(host, port)
+
+    # THEN the check refuses while the resolver is still stuck (it would hang here if it waited)
+    try:
+        with pytest.raises(Refused, match="did not resolve within 3 s"):
+            addresses("https://slow.example.org/hook", STRICT, stuck)
+        assert not answered.is_set()
+    finally:
+        answered.set()
 
 
 def test_a_public_https_url_is_accepted_with_the_addresses_it_resolves_to():
