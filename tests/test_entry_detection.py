@@ -109,6 +109,28 @@ def test_peaks_that_barely_rise_above_their_surroundings_are_no_candidates():
     assert [round(c.time_s) for c in detect.candidates(detect.activity(sizes, np.zeros(900, bool), fps), fps)] == [20]
 
 
+def test_the_entry_is_where_the_burst_begins_not_where_it_grows_fastest():
+    # GIVEN 4.5 s at 60 fps of a still, textured scene in which, at frame 120, one place starts
+    # changing every frame (a splash's first spray), 20 frames later changes twice as much (the
+    # splash at its height) and then less and less for a second: the sharpest rise of its change
+    # is at frame 140
+    fps, entry_frame = 60.0, 120
+    rng = np.random.default_rng(3)
+    background = rng.integers(60, 120, (90, 160)).astype(np.int16)
+    frames = []
+    for i in range(270):
+        frame = background + rng.integers(-2, 3, background.shape)
+        since = i - entry_frame
+        if 0 <= since < 100:
+            amplitude = 70 if since < 20 else round(150 - 110 * max(0, since - 40) / 60)
+            frame[40:56, 80:96] += rng.integers(0, amplitude, (16, 16))
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    found = detect.find_entry([i / fps for i in range(len(frames))], frames)
+    # THEN the entry is the frame the place first changed, and it is sure
+    assert abs(found.time_s * fps - entry_frame) <= 1, found
+    assert found.confidence >= detect.SURE
+
+
 def reading_recorder():
     """A ``read`` for :func:`entry.locate` that records the frames it is asked for."""
     asked: list[list[int]] = []

@@ -40,6 +40,8 @@ BASELINE_S = 8.0  # ... and compares them with their median over this long
 CUT_BEFORE_S = 0.8  # no candidate from this long before a scene cut ...
 CUT_AFTER_S = 2.5  # ... to this long after it
 SUSTAIN_S = 0.25  # a splash keeps changing the same place for at least this long
+ONSET_SHARE = 0.25  # before the entry, the splash's place changes by less than this share of the burst ...
+ONSET_WITHIN_S = 1.0  # ... which looks for that quiet step at most this long before the burst's most lasting part
 CANDIDATES = 5
 MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surroundings is no candidate
 CANDIDATE_GAP_S = 2.5
@@ -186,16 +188,19 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
     k, y, x = np.unravel_index(int(np.argmax(lasting)), lasting.shape)
     series = local[:, y, x]
     peak = float(series[k: k + sustain].max())
-    # the entry: the sharpest rise of the place's change shortly before the lasting burst
-    first = max(1, k - 3 * sustain)
-    rises = [series[t] - series[max(0, t - 3): t].min() for t in range(first, k + 2)]
-    onset = first + int(np.argmax(rises))
+    # the entry: where the place's change last stood low before the lasting burst. A splash
+    # grows over a few frames (more of them at 60 fps), so its sharpest rise comes late; the
+    # last quiet step before it does not, whatever the frame rate.
+    level = float(lasting[k, y, x])
+    first = max(0, k - round(ONSET_WITHIN_S / step))
+    quiet_steps = np.flatnonzero(series[first: k + 1] < ONSET_SHARE * level)
+    onset = first + (int(quiet_steps[-1]) + 1 if len(quiet_steps) else 0)
     # the place's own noise, away from the burst
     quiet = np.concatenate([series[: max(0, onset - sustain)], series[k + 4 * sustain:]])
     noise = float(np.median(quiet)) + float(np.median(np.abs(quiet - np.median(quiet)))) if len(quiet) >= 4 else peak
     burst = slice(k, k + sustain)
     share = float(series[burst].sum() / total[burst].sum())
-    standout = float(lasting[k, y, x]) / (noise + 1e-3 * peak + 1.0)
+    standout = level / (noise + 1e-3 * peak + 1.0)
     confidence = _confidence(standout, share)
     return Entry(float(times[onset + 1]), confidence,
                  {"standout": round(standout, 2), "share": round(share, 3), "peak": round(peak, 1)})
