@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from inference import detect, entry, packets
 from inference.scorer import choose_window, load_scorer
-from inference.video import READ_BUFFER_BYTES, VideoLimits, probe, read_runs
+from inference.video import READ_BUFFER_BYTES, RunReader, VideoLimits, probe
 
 from bench import synthetic_dive
 from divescore.settings import load
@@ -131,16 +131,20 @@ def test_the_entry_is_where_the_burst_begins_not_where_it_grows_fastest():
     assert found.confidence >= detect.SURE
 
 
-def reading_recorder():
-    """A ``read`` for :func:`entry.locate` that records the frames it is asked for."""
-    asked: list[list[int]] = []
+class RecordingReader(RunReader):
+    """The search's reader, recording the frames it is asked for, request by request."""
 
-    def read(source, runs, info, **kwargs):
+    asked: list[list[int]]
+
+    def read(self, runs):
         runs = list(runs)
-        asked.append([i for run in runs for i in run])
-        return read_runs(source, runs, info, **kwargs)
+        self.asked.append([i for run in runs for i in run])
+        return super().read(runs)
 
-    return read, asked
+
+def reading_recorder():
+    asked: list[list[int]] = []
+    return type("Recorder", (RecordingReader,), {"asked": asked}), asked
 
 
 def test_the_search_stops_at_the_first_sure_entry_and_decodes_no_frame_twice(corpus):
@@ -150,7 +154,7 @@ def test_the_search_stops_at_the_first_sure_entry_and_decodes_no_frame_twice(cor
     for path, expect_runs in ((dive_path, 1), (empty_path, None)):
         info = probe(path, LIMITS)
         read, asked = reading_recorder()
-        found = entry.locate(path, info, read=read)
+        found = entry.locate(path, info, reader=read)
         sizes, keys = packets.sizes(path, info.frames)
         count = len(detect.candidates(detect.activity(sizes, keys, info.fps), info.fps))
         # THEN the dive's search reads one run and finds the entry; the empty video's reads every

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from inference import preprocess
-from inference.video import ReadStats, VideoLimits, probe, read_runs, runs_of
+from inference import preprocess, video
+from inference.video import ReadStats, RunReader, VideoLimits, open_video, probe, read_runs, runs_of
 
 from tests import videos
 
@@ -78,6 +78,33 @@ def test_seeking_decodes_from_the_keyframe_before_each_clip_and_no_frame_twice(f
     assert not seeking.sequential
     assert seeking.decoded == len(needed) < FRAMES
     assert 1 <= seeking.seeks <= len(plan) - 1  # the first clip starts at frame 0: no seek
+
+
+@pytest.mark.parametrize("kind", list(videos.FORMATS))
+def test_one_reader_asked_for_runs_in_any_order_gives_a_sequential_decodes_frames(files, kind, monkeypatch):
+    # GIVEN the runs the entry search asks for, strongest candidate first: later, earlier,
+    # overlapping, from the first frame, up to the last
+    info = probe(files[kind], LIMITS)
+    runs = [range(200, 216), range(40, 56), range(210, 230), range(0, 8), range(280, FRAMES)]
+    opened = []
+    monkeypatch.setattr(video, "open_video", lambda source: opened.append(source) or open_video(source))
+    stats = ReadStats()
+    with RunReader(files[kind], info, stats=stats) as reader:
+        got = [list(reader.read([run])) for run in runs]
+    # THEN each request gives its frames as a sequential decode does; a seekable file is opened
+    # once and read without a sequential pass (a recorder's WebM, without an index, is read
+    # sequentially for each request, after one opening that finds it cannot seek)
+    monkeypatch.undo()
+    reference = {f.index: f for f in read_runs(files[kind], [range(FRAMES)], info, seek=False)}
+    for run, frames in zip(runs, got, strict=True):
+        assert [f.index for f in frames] == list(run)
+        for frame in frames:
+            assert frame.seconds == reference[frame.index].seconds
+            assert np.array_equal(frame.image, reference[frame.index].image)
+    if kind in SEEKABLE:
+        assert len(opened) == 1 and not stats.sequential
+    else:
+        assert len(opened) == len(runs) + 1 and stats.sequential
 
 
 def test_a_recorder_webm_is_read_sequentially_and_its_timestamps_kept(files):

@@ -46,7 +46,7 @@ CANDIDATES = 5
 MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surroundings is no candidate
 CANDIDATE_GAP_S = 2.5
 BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
-AFTER_S = 2.0  # ... and this long after
+AFTER_S = 1.5  # ... and this long after
 CONFIDENT = 0.35  # below it an entry is not trusted
 SURE = 0.9  # at or above it the search looks at no further candidate
 

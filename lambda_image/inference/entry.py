@@ -9,29 +9,30 @@ from collections.abc import Callable
 import numpy as np
 
 from inference import detect, packets
-from inference.video import ReadStats, Source, VideoInfo, read_runs, runs_of
+from inference.video import ReadStats, RunReader, Source, VideoInfo, runs_of
 
 
-def locate(source: Source, info: VideoInfo, read=read_runs, stats: ReadStats | None = None,
+def locate(source: Source, info: VideoInfo, reader: type[RunReader] = RunReader, stats: ReadStats | None = None,
            on_frame: Callable[[], None] = lambda: None) -> detect.Entry | None:
     """The most likely entry (with its confidence), or None when nothing in the video looks
     like one. The coarse pass reads packet sizes (from the container's index when it has one);
-    ``read(source, runs, info, gray_size=..., stats=...)`` (:func:`inference.video.read_runs`)
-    then decodes, strongest candidate first, the short run around each as small grayscale
-    frames, each from the keyframe before it (frames two runs share are decoded once), and
-    stops at the first entry found ``detect.SURE``. ``on_frame()`` is called after each frame
-    (the worker's cancel check: it may raise to stop the search)."""
+    a :class:`inference.video.RunReader` then decodes, strongest candidate first, the short run
+    around each as small grayscale frames, each from the keyframe before it (frames two runs
+    share are decoded once), and the search stops at the first entry found ``detect.SURE``.
+    ``on_frame()`` is called after each frame (the worker's cancel check: it may raise to stop
+    the search)."""
     sizes, keyframes = packets.sizes(source, info.frames)
     found = detect.candidates(detect.activity(sizes, keyframes, info.fps), info.fps)
     size = detect.small_size(info.width, info.height)
     small: dict[int, np.ndarray] = {}
     entries = []
-    for candidate in found:
-        run = detect.run_around(candidate, info.fps, info.frames)
-        for frame in read(source, runs_of(i for i in run if i not in small), info, gray_size=size, stats=stats):
-            small[frame.index] = frame.image
-            on_frame()
-        entries.append(detect.find_entry([i / info.fps for i in run], [small[i] for i in run]))
-        if entries[-1] is not None and entries[-1].confidence >= detect.SURE:
-            break
+    with reader(source, info, stats=stats, gray_size=size) as frames:
+        for candidate in found:
+            run = detect.run_around(candidate, info.fps, info.frames)
+            for frame in frames.read(runs_of(i for i in run if i not in small)):
+                small[frame.index] = frame.image
+                on_frame()
+            entries.append(detect.find_entry([i / info.fps for i in run], [small[i] for i in run]))
+            if entries[-1] is not None and entries[-1].confidence >= detect.SURE:
+                break
     return detect.best(entries)

@@ -260,31 +260,62 @@ def read_runs(source: Source, runs: Iterable[range], info: VideoInfo, *, seek: b
     ``gray_size`` (upright width, height): frames come as small grayscale images, scaled by
     FFmpeg straight from the decoder's output (no full-size BGR copy), for the entry detector.
     """
-    wanted = _merged(runs)
-    if not wanted:
-        return
-    stats = stats if stats is not None else ReadStats()
-    image = functools.partial(_upright, rotation=info.rotation, gray_size=gray_size)
-    container = open_video(source)
-    try:
-        stream = _decoding(container)
+    with RunReader(source, info, seek=seek, stats=stats, gray_size=gray_size) as reader:
+        yield from reader.read(runs)
+
+
+class RunReader:
+    """:func:`read_runs` for a caller that asks for runs one after another, in any order (the
+    entry search: strongest candidate first): the container stays open between them, so each
+    request costs only its seek and decode, not opening the file and decoding its first frame
+    again. A request for frames before the last one read seeks back."""
+
+    def __init__(self, source: Source, info: VideoInfo, *, seek: bool = True, stats: ReadStats | None = None,
+                 gray_size: tuple[int, int] | None = None):
+        self.source, self.info, self.seek = source, info, seek
+        self.stats = stats if stats is not None else ReadStats()
+        self.image = functools.partial(_upright, rotation=info.rotation, gray_size=gray_size)
+        self.container = None
+        self.seeking: _SeekingReader | None = None
+
+    def __enter__(self) -> RunReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+    def read(self, runs: Iterable[range]) -> Iterator[Frame]:
+        """Each frame of ``runs`` once, in increasing index order."""
+        wanted = _merged(runs)
+        if not wanted:
+            return
         done = -1  # the highest index yielded
-        if seek:
+        if self.container is None and self.seek:
+            self.container = open_video(self.source)
             try:
-                reader = _SeekingReader(container, stream, info, stats, image)
-                for frame in reader.frames(wanted):
+                self.seeking = _SeekingReader(self.container, _decoding(self.container), self.info, self.stats,
+                                              self.image)
+            except _Irregular:
+                self.seek = False
+        if self.seeking is not None:
+            try:
+                for frame in self.seeking.frames(wanted):
                     done = frame.index
                     yield frame
                 return
-            except _Irregular:  # start again from the top, in a fresh container
-                container.close()
-                container = open_video(source)
-                stream = _decoding(container)
+            except _Irregular:  # from here on, this file is read sequentially
+                self.seeking, self.seek = None, False
         remaining = [r for r in (range(max(r.start, done + 1), r.stop) for r in wanted) if r]
-        stats.sequential = True
-        yield from _sequential(container, stream, remaining, info, stats, image)
-    finally:
-        container.close()
+        self.close()  # a sequential pass counts frames from the top, in a fresh container
+        self.container = open_video(self.source)
+        self.stats.sequential = True
+        yield from _sequential(self.container, _decoding(self.container), remaining, self.info, self.stats,
+                               self.image)
 
 
 def _decoding(container):
@@ -426,10 +457,14 @@ class _SeekingReader:
     def _run(self, run: range) -> Iterator[Frame]:
         for back in range(SEEK_RETRIES + 1):
             keyframe = self._keyframe_before(run.start, back)
+            behind = run.start <= self.position  # asked for after a later run
+            if keyframe is None and (behind or back):
+                raise _Irregular()
             landing = None
-            if keyframe is not None and keyframe[1] > self.position + 1:
-                # The keyframe lies past what was decoded: jump there. Otherwise decoding on
-                # from here reaches the run without decoding any frame twice.
+            if keyframe is not None and (behind or back or keyframe[1] > self.position + 1):
+                # The keyframe lies past what was decoded (or the run lies before it): jump
+                # there. Otherwise decoding on from here reaches the run without decoding any
+                # frame twice.
                 try:
                     # by its presentation time: MP4's seek compares those, not the index's decode times
                     self.container.seek(keyframe[0] + self.delay, backward=True, any_frame=False, stream=self.stream)
@@ -438,6 +473,7 @@ class _SeekingReader:
                 self.stats.seeks += 1
                 self.decoded = _decoded(self.container, self.stream, self.stats)
                 self.pending = None
+                self.position = keyframe[1] - 1
                 landing = keyframe[1]
             outcome = yield from self._decode_run(run, landing)
             if outcome is not self.LANDED_LATE:
