@@ -13,7 +13,7 @@ Measured in this process with the function's own scorer (no stack), on three fil
 
 ``detect_s`` (packet scan + fine pass) over ``pipeline_s`` (probe, detection, decoding and the
 model): the share of the function's work that goes to choosing the window. The packet scan reads
-the MP4's index; the fine pass seeks to the run of 4 s around each candidate, strongest first,
+the MP4's index; the fine pass seeks to the run of 4.5 s around each candidate, strongest first,
 and stops at the first entry it is sure of (``detect.SURE``).
 """
 

@@ -46,7 +46,7 @@ CANDIDATES = 5
 MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surroundings is no candidate
 CANDIDATE_GAP_S = 2.5
 BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
-AFTER_S = 1.5  # ... and this long after
+AFTER_S = 2.0  # ... and this long after
 CONFIDENT = 0.35  # below it an entry is not trusted
 SURE = 0.9  # at or above it the search looks at no further candidate
 
@@ -195,8 +195,9 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
     first = max(0, k - round(ONSET_WITHIN_S / step))
     quiet_steps = np.flatnonzero(series[first: k + 1] < ONSET_SHARE * level)
     onset = first + (int(quiet_steps[-1]) + 1 if len(quiet_steps) else 0)
-    # the place's own noise, away from the burst
-    quiet = np.concatenate([series[: max(0, onset - sustain)], series[k + 4 * sustain:]])
+    # the place's own noise, away from the burst's lasting part (a slow rise into it counts as
+    # noise: a splash is sudden)
+    quiet = np.concatenate([series[: max(0, k - sustain)], series[k + 4 * sustain:]])
     noise = float(np.median(quiet)) + float(np.median(np.abs(quiet - np.median(quiet)))) if len(quiet) >= 4 else peak
     burst = slice(k, k + sustain)
     share = float(series[burst].sum() / total[burst].sum())
