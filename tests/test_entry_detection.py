@@ -131,20 +131,17 @@ def test_the_entry_is_where_the_burst_begins_not_where_it_grows_fastest():
     assert found.confidence >= detect.SURE
 
 
-class RecordingReader(RunReader):
-    """The search's reader, recording the frames it is asked for, request by request."""
-
-    asked: list[list[int]]
-
-    def read(self, runs):
-        runs = list(runs)
-        self.asked.append([i for run in runs for i in run])
-        return super().read(runs)
-
-
 def reading_recorder():
+    """A reader for :func:`entry.locate` that records the frames it is asked for, request by request."""
     asked: list[list[int]] = []
-    return type("Recorder", (RecordingReader,), {"asked": asked}), asked
+
+    class Recorder(RunReader):
+        def read(self, runs):
+            runs = list(runs)
+            asked.append([i for run in runs for i in run])
+            return super().read(runs)
+
+    return Recorder, asked
 
 
 def test_the_search_stops_at_the_first_sure_entry_and_decodes_no_frame_twice(corpus):
@@ -153,8 +150,8 @@ def test_the_search_stops_at_the_first_sure_entry_and_decodes_no_frame_twice(cor
     empty_path = next(p for s, p in corpus if s.entry_s is None and s.seconds >= 30)
     for path, expect_runs in ((dive_path, 1), (empty_path, None)):
         info = probe(path, LIMITS)
-        read, asked = reading_recorder()
-        found = entry.locate(path, info, reader=read)
+        reader, asked = reading_recorder()
+        found = entry.locate(path, info, reader=reader)
         sizes, keys = packets.sizes(path, info.frames)
         count = len(detect.candidates(detect.activity(sizes, keys, info.fps), info.fps))
         # THEN the dive's search reads one run and finds the entry; the empty video's reads every
