@@ -8,8 +8,10 @@ base64 HMAC-SHA256 of ``id.timestamp.body`` under the deployment's secret).
   are or resolve to private, loopback, link-local, multicast, reserved or cloud metadata addresses.
 - When a job ends, :mod:`divescore.jobs` queues its id on the callbacks queue; the notifier
   (:func:`handler` on AWS, ``python -m divescore.callbacks`` locally) delivers it: every address
-  is checked again right before the request, redirects are not followed, each attempt is
-  recorded in the job (``callback.attempts``), and a failed attempt comes back with backoff
+  is checked again right before the request, which then connects to a checked address
+  instead of resolving the name once more (a name's answer may change within a second:
+  DNS rebinding), redirects are not followed, each attempt is recorded in the job
+  (``callback.attempts``), and a failed attempt comes back with backoff
   until ``callback_max_seconds`` have passed since the job ended. Delivery never changes the
   job's status.
 """
@@ -29,7 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-import requests
+import certifi
+import urllib3
 from standardwebhooks.webhooks import Webhook
 
 from divescore import aws, daemon, errors
@@ -127,10 +130,11 @@ def load_secret(settings: Settings) -> str:
 
 # -- one delivery --------------------------------------------------------------------------
 
-def deliver(job: dict, webhook: Webhook, settings: Settings, *, message_id: str, session=None, clock=time.time
-            ) -> dict:
+def deliver(job: dict, webhook: Webhook, settings: Settings, *, message_id: str, clock=time.time,
+            resolve=socket.getaddrinfo, ca_certs: str | None = None) -> dict:
     """POST the job's public record to its callback URL once. Returns the attempt's record
-    (``at``, ``status`` or ``error``, ``ok``); never raises for the receiver's faults."""
+    (``at``, ``status`` or ``error``, ``ok``); never raises for the receiver's faults.
+    ``ca_certs``: the certificates a receiver's must chain to (default: certifi's)."""
     url = job["callback"]["url"]
     at = datetime.fromtimestamp(clock(), UTC)
     attempt = {"at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
@@ -144,14 +148,50 @@ def deliver(job: dict, webhook: Webhook, settings: Settings, *, message_id: str,
         "webhook-signature": webhook.sign(message_id, at, body),
     }
     try:
-        addresses(url, settings)  # again: what a name resolves to may have changed since creation
-        answer = (session or requests).post(url, data=body.encode(), headers=headers, allow_redirects=False,
-                                            timeout=settings.callback_timeout_seconds)
+        ips = addresses(url, settings, resolve)  # again: what a name resolves to may have changed since creation
+        status = post_to(url, ips, body.encode(), headers, settings.callback_timeout_seconds, ca_certs)
     except Refused as err:
         return {**attempt, "ok": False, "error": str(err), "final": True}
-    except requests.RequestException as err:
-        return {**attempt, "ok": False, "error": f"{err.__class__.__name__}"}
-    return {**attempt, "ok": 200 <= answer.status_code < 300, "status": answer.status_code}
+    except urllib3.exceptions.HTTPError as err:
+        return {**attempt, "ok": False, "error": _reason(err)}
+    return {**attempt, "ok": 200 <= status < 300, "status": status}
+
+
+def post_to(url: str, ips: list[str], body: bytes, headers: dict, timeout: float, ca_certs: str | None = None) -> int:
+    """POST ``body`` to ``url`` through a connection to one of ``ips`` (tried in turn), the
+    addresses just checked: never resolving the host name again, so its next answer cannot
+    point the request elsewhere. The URL's host still names the request (``Host``) and, over
+    https, the TLS server name and the name the certificate must carry. Returns the status;
+    redirects are not followed. requests cannot connect to a given address, urllib3 (under it) can."""
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    failure: urllib3.exceptions.HTTPError | None = None
+    for ip in ips:
+        if parts.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(ip, parts.port or 443, server_hostname=parts.hostname,
+                                               assert_hostname=parts.hostname, cert_reqs="CERT_REQUIRED",
+                                               ca_certs=ca_certs or certifi.where())
+        else:
+            pool = urllib3.HTTPConnectionPool(ip, parts.port or 80)
+        try:
+            answer = pool.urlopen("POST", path, body=body, headers={**headers, "Host": parts.netloc},
+                                  redirect=False, retries=False, assert_same_host=False,
+                                  timeout=urllib3.Timeout(total=timeout))
+            return answer.status
+        except urllib3.exceptions.ConnectTimeoutError as err:  # no connection to that address (refused or
+            failure = err  # timed out; urllib3's NewConnectionError is one too): the next may answer
+        finally:
+            pool.close()
+    raise failure or urllib3.exceptions.HTTPError("no address to connect to")
+
+
+def _reason(err: urllib3.exceptions.HTTPError) -> str:
+    """What an attempt's record says went wrong: the error's kind, never the receiver's text."""
+    if isinstance(err, urllib3.exceptions.NewConnectionError):  # before TimeoutError: urllib3 makes it one
+        return "ConnectionError"
+    if isinstance(err, urllib3.exceptions.TimeoutError):
+        return "Timeout"
+    return err.__class__.__name__
 
 
 def notify(job_id: str, store: JobStore, webhook: Webhook, settings: Settings, *, receives: int) -> int | None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import socket
+import ssl
 import threading
 from datetime import UTC, datetime
 
 import pytest
+import trustme
 from standardwebhooks.webhooks import Webhook
 
 from divescore import errors
@@ -101,3 +104,93 @@ def test_signatures_verify_with_the_standard_library_both_secret_forms():
     generated = "Ab3" * 16  # what Secrets Manager generates: receivers use whsec_ + base64 of its bytes
     signed = {**headers, "webhook-signature": signer(generated).sign("msg_1", at, body)}
     assert Webhook("whsec_" + base64.b64encode(generated.encode()).decode()).verify(body, signed)
+
+
+# -- delivery connects to the address it checked ------------------------------------------
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """A webhook receiver on 127.0.0.1 (a free port) that records what reaches it and answers
+    204; over https when given a certificate."""
+
+    def __init__(self, certificate: trustme.LeafCert | None = None):
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, dict(self.headers), body.decode()))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        if certificate is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            certificate.configure_cert(context)
+            self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+
+def rebinding(first: str, then: str):
+    """A name server that answers ``first`` once and ``then`` ever after (DNS rebinding)."""
+    answers = []
+
+    def resolve(host, port, type=0):
+        answers.append(host)
+        return resolving_to(first if len(answers) == 1 else then)(host, port)
+    resolve.answers = answers
+    return resolve
+
+
+def ended_job(url: str) -> dict:
+    return {"job_id": "j", "status": "succeeded", "score": 71.5, "callback": {"url": url}}
+
+
+def test_a_delivery_goes_to_the_address_it_checked_whatever_the_name_resolves_to_next():
+    # GIVEN a name only our resolver knows, which answers the receiver's address once, then a
+    # private one (nothing else can resolve it: a request that looked the name up again fails)
+    secret = new_secret()
+    resolve = rebinding("127.0.0.1", "10.0.0.1")
+    with Receiver() as receiver:
+        url = f"http://hook.divescore.test:{receiver.port}/hook?team=a"
+        attempt = deliver(ended_job(url), signer(secret), LOCAL, message_id="msg_j", resolve=resolve)
+        # THEN the signed job reached the checked address, named by the URL's host, and the
+        # name was resolved once (by the check)
+        assert attempt["ok"] is True and attempt["status"] == 204, attempt
+        ((path, headers, body),) = receiver.received
+    assert path == "/hook?team=a" and headers["Host"] == f"hook.divescore.test:{receiver.port}"
+    assert Webhook(secret).verify(body, headers)["data"]["score"] == 71.5
+    assert resolve.answers == ["hook.divescore.test"]
+
+
+def test_over_https_the_pinned_connection_still_verifies_the_certificate_for_the_urls_host(tmp_path):
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    for certificate_for, delivered in (("hook.divescore.test", True), ("other.divescore.test", False)):
+        with Receiver(ca.issue_cert(certificate_for)) as receiver:
+            url = f"https://hook.divescore.test:{receiver.port}/hook"
+            attempt = deliver(ended_job(url), signer(new_secret()), LOCAL, message_id="msg_j",
+                              resolve=resolving_to("127.0.0.1"), ca_certs=str(ca_file))
+            assert attempt["ok"] is delivered, (certificate_for, attempt)
+            assert len(receiver.received) == int(delivered)
+        if not delivered:  # a certificate for another name: refused by TLS, before any byte of the job
+            assert attempt["error"] == "SSLError" and "final" not in attempt
+
+
+def test_a_receiver_that_is_not_listening_is_a_connection_error_to_retry():
+    with Receiver() as receiver:
+        port = receiver.port
+    attempt = deliver(ended_job(f"http://hook.divescore.test:{port}/hook"), signer(new_secret()), LOCAL,
+                      message_id="msg_j", resolve=resolving_to("127.0.0.1"))
+    assert attempt["ok"] is False and attempt["error"] == "ConnectionError" and "final" not in attempt
