@@ -9,7 +9,9 @@ Measured in this process with the function's own scorer (no stack), on three fil
 - the 200 MB phone file (a keyframe a second) with the search made to look at every candidate
   (no early stop): its worst case, a long video in which nothing is sure to be an entry. Its
   whole pipeline is divided by ffmpeg's full decode of the file, as the ``function`` section's
-  phone row is (that row goes through the stack and the search as it runs).
+  phone row is (that row goes through the stack and the search as it runs);
+- the same file with no search at all (scored ``whole``, as before windows existed): what the
+  model and the clips' decoding alone cost on this CPU, the floor under the phone rows.
 
 ``detect_s`` (packet scan + fine pass) over ``pipeline_s`` (probe, detection, decoding and the
 model): the share of the function's work that goes to choosing the window. The packet scan reads
@@ -36,7 +38,9 @@ DETECT_SHARE_DIVE = Spec("window_detect_share_dive",
 WORST_CASE_PHONE = Spec("window_worst_case_phone",
                         "200 MB phone file, every candidate looked at: pipeline / ffmpeg decode only", "ratio",
                         at_most(0.30))
-SPECS = (DETECT_SHARE_BIG, DETECT_SHARE_DIVE, WORST_CASE_PHONE)
+NO_SEARCH_PHONE = Spec("window_no_search_phone",
+                       "200 MB phone file scored whole, no entry search: pipeline / ffmpeg decode only", "ratio")
+SPECS = (DETECT_SHARE_BIG, DETECT_SHARE_DIVE, WORST_CASE_PHONE, NO_SEARCH_PHONE)
 
 
 def dive_scene(quick: bool) -> synthetic_dive.Scene:
@@ -68,7 +72,7 @@ def _window(result) -> str:
 
 
 def measure(ctx) -> Iterator[Metric]:
-    from inference import detect
+    from inference import detect, entry
     from inference.scorer import load_scorer
     from inference.video import VideoLimits
 
@@ -119,4 +123,18 @@ def measure(ctx) -> Iterator[Metric]:
         (f"{phone.stat().st_size / 1e6:.0f} MB: pipeline {timings['pipeline_s']:.2f} s (detection "
          f"{timings['detect_s']:.2f} s, model {timings['inference_s']:.2f} s) vs ffmpeg -f null {floor:.1f} s; "
          f"{_window(result)}; {_searched(result)}"),
+    )
+
+    locate, entry.locate = entry.locate, lambda *args, **kwargs: None  # nothing found: the whole video
+    try:
+        result = scorer.score(phone, limits)
+    finally:
+        entry.locate = locate
+    timings = result.timings
+    figures["phone_no_search"] = {"timings": timings, "window": result.window.as_dict(), "decode_floor_s": floor}
+    yield NO_SEARCH_PHONE.of(
+        timings["pipeline_s"] / floor,
+        (f"{phone.stat().st_size / 1e6:.0f} MB: pipeline {timings['pipeline_s']:.2f} s (model "
+         f"{timings['inference_s']:.2f} s, {result.read.decoded} frames decoded) vs ffmpeg -f null {floor:.1f} s; "
+         f"{_window(result)}"),
     )
