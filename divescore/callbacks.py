@@ -134,7 +134,7 @@ def deliver(job: dict, webhook: Webhook, settings: Settings, *, message_id: str,
             resolve=socket.getaddrinfo, ca_certs: str | None = None) -> dict:
     """POST the job's public record to its callback URL once. Returns the attempt's record
     (``at``, ``status`` or ``error``, ``ok``); never raises for the receiver's faults.
-    ``ca_certs``: the certificates a receiver's must chain to (default: certifi's)."""
+    ``ca_certs``: the CA bundle a receiver's certificate must chain to (default: certifi's)."""
     url = job["callback"]["url"]
     at = datetime.fromtimestamp(clock(), UTC)
     attempt = {"at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
