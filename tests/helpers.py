@@ -5,10 +5,13 @@ divescore.harness (the benchmark starts them too)."""
 from __future__ import annotations
 
 import contextlib
+import http.server
 import os
 import signal
+import ssl
 import subprocess
 import sys
+import threading
 
 import requests
 
@@ -24,6 +27,47 @@ from divescore.harness import (  # noqa: F401  (re-exported: the tests import th
     pid_alive,
     wait_until,
 )
+
+
+class WebhookReceiver:
+    """A webhook receiver on 127.0.0.1 (a free port): records each POST as ``(path, headers,
+    body)`` and answers 500 to the first ``fail_first``, then 200; over https when given a
+    ``certificate`` (a ``trustme`` leaf). ``url`` is its hook on 127.0.0.1."""
+
+    def __init__(self, fail_first: int = 0, certificate=None):
+        self.requests: list[tuple[str, dict, bytes]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.requests.append((self.path, dict(self.headers.items()), body))
+                self.send_response(500 if len(receiver.requests) <= fail_first else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        if certificate is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            certificate.configure_cert(context)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> WebhookReceiver:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
                     "AWS_DEFAULT_REGION": "us-east-1"}

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import http.server
 import socket
-import ssl
 import threading
 from datetime import UTC, datetime
 
@@ -16,6 +14,7 @@ from standardwebhooks.webhooks import Webhook
 from divescore import errors
 from divescore.callbacks import Refused, addresses, check_url, deliver, new_secret, signer
 from divescore.settings import load
+from tests.helpers import WebhookReceiver
 
 STRICT = load({})
 LOCAL = load({}, allow_loopback_http_callbacks=1)
@@ -108,39 +107,6 @@ def test_signatures_verify_with_the_standard_library_both_secret_forms():
 
 # -- delivery connects to the address it checked ------------------------------------------
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """A webhook receiver on 127.0.0.1 (a free port) that records what reaches it and answers
-    204; over https when given a certificate."""
-
-    def __init__(self, certificate: trustme.LeafCert | None = None):
-        received = self.received = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((self.path, dict(self.headers), body.decode()))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        if certificate is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            certificate.configure_cert(context)
-            self.socket = context.wrap_socket(self.socket, server_side=True)
-        self.port = self.server_address[1]
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.shutdown()
-        self.server_close()
-
-
 def rebinding(first: str, then: str):
     """A name server that answers ``first`` once and ``then`` ever after (DNS rebinding)."""
     answers = []
@@ -161,13 +127,13 @@ def test_a_delivery_goes_to_the_address_it_checked_whatever_the_name_resolves_to
     # private one (nothing else can resolve it: a request that looked the name up again fails)
     secret = new_secret()
     resolve = rebinding("127.0.0.1", "10.0.0.1")
-    with Receiver() as receiver:
+    with WebhookReceiver() as receiver:
         url = f"http://hook.divescore.test:{receiver.port}/hook?team=a"
         attempt = deliver(ended_job(url), signer(secret), LOCAL, message_id="msg_j", resolve=resolve)
         # THEN the signed job reached the checked address, named by the URL's host, and the
         # name was resolved once (by the check)
-        assert attempt["ok"] is True and attempt["status"] == 204, attempt
-        ((path, headers, body),) = receiver.received
+        assert attempt["ok"] is True and attempt["status"] == 200, attempt
+        ((path, headers, body),) = receiver.requests
     assert path == "/hook?team=a" and headers["Host"] == f"hook.divescore.test:{receiver.port}"
     assert Webhook(secret).verify(body, headers)["data"]["score"] == 71.5
     assert resolve.answers == ["hook.divescore.test"]
@@ -178,18 +144,18 @@ def test_over_https_the_pinned_connection_still_verifies_the_certificate_for_the
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     for certificate_for, delivered in (("hook.divescore.test", True), ("other.divescore.test", False)):
-        with Receiver(ca.issue_cert(certificate_for)) as receiver:
+        with WebhookReceiver(certificate=ca.issue_cert(certificate_for)) as receiver:
             url = f"https://hook.divescore.test:{receiver.port}/hook"
             attempt = deliver(ended_job(url), signer(new_secret()), LOCAL, message_id="msg_j",
                               resolve=resolving_to("127.0.0.1"), ca_certs=str(ca_file))
             assert attempt["ok"] is delivered, (certificate_for, attempt)
-            assert len(receiver.received) == int(delivered)
+            assert len(receiver.requests) == int(delivered)
         if not delivered:  # a certificate for another name: refused by TLS, before any byte of the job
             assert attempt["error"] == "SSLError" and "final" not in attempt
 
 
 def test_a_receiver_that_is_not_listening_is_a_connection_error_to_retry():
-    with Receiver() as receiver:
+    with WebhookReceiver() as receiver:
         port = receiver.port
     attempt = deliver(ended_job(f"http://hook.divescore.test:{port}/hook"), signer(new_secret()), LOCAL,
                       message_id="msg_j", resolve=resolving_to("127.0.0.1"))

@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.api_support import serve_with_gunicorn
 from tests.conftest import STACK_SETTINGS
-from tests.helpers import Stack, free_port, wait_until
+from tests.helpers import Stack, WebhookReceiver, free_port, wait_until
 from tests.stack_support import (
     OwnDispatcher,
     OwnRuntime,
@@ -274,33 +274,6 @@ def test_a_transient_failure_is_retried_within_seconds_and_shown_while_it_waits(
 
 # == webhooks ===============================================================================
 
-class Receiver:
-    """A webhook receiver on loopback: answers 500 to its first ``fail_first`` requests, then 200."""
-
-    def __init__(self, fail_first: int = 1):
-        self.requests: list[tuple[dict, bytes]] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.requests.append((dict(self.headers.items()), body))
-                self.send_response(500 if len(receiver.requests) <= fail_first else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def new_job_with_callback(stack, path, callback_url: str) -> requests.Response:
     return requests.post(f"{stack.presign_url}/v1/jobs", json={
         "filename": path.name, "content_type": "video/mp4", "size": path.stat().st_size,
@@ -309,7 +282,7 @@ def new_job_with_callback(stack, path, callback_url: str) -> requests.Response:
 
 
 def test_a_webhook_is_delivered_signed_and_retried_after_a_500(stack, tmp_path):
-    receiver = Receiver(fail_first=1)
+    receiver = WebhookReceiver(fail_first=1)
     try:
         path = small_clip(tmp_path / "hooked.mp4", offset=29)
         created = new_job_with_callback(stack, path, receiver.url)
@@ -327,18 +300,18 @@ def test_a_webhook_is_delivered_signed_and_retried_after_a_500(stack, tmp_path):
     # Two requests: the 500, then the retry, each signed and verified with the deployment's key.
     assert len(receiver.requests) == 2
     secret = stack.client("secretsmanager").get_secret_value(SecretId=stack.settings.webhook_secret)["SecretString"]
-    verified = [Webhook(secret).verify(body, headers) for headers, body in receiver.requests]
+    verified = [Webhook(secret).verify(body, headers) for _, headers, body in receiver.requests]
     assert [v["type"] for v in verified] == ["job.succeeded", "job.succeeded"]
     assert verified[1]["data"]["job_id"] == job["job_id"] and verified[1]["data"]["status"] == "succeeded"
     assert isinstance(verified[1]["data"]["score"], float)
-    assert receiver.requests[0][0]["webhook-id"] == receiver.requests[1][0]["webhook-id"]  # one event
+    assert receiver.requests[0][1]["webhook-id"] == receiver.requests[1][1]["webhook-id"]  # one event
     attempts = delivered["callback"]["attempts"]
     assert [(a["ok"], a["status"]) for a in attempts] == [(False, 500), (True, 200)]
     assert delivered["callback"]["url"] == receiver.url
 
 
 def test_a_canceled_job_is_called_back_too(stack, tmp_path):
-    receiver = Receiver(fail_first=0)
+    receiver = WebhookReceiver(fail_first=0)
     try:
         path = small_clip(tmp_path / "hooked-cancel.mp4", offset=31)
         job = new_job_with_callback(stack, path, receiver.url).json()
@@ -347,7 +320,7 @@ def test_a_canceled_job_is_called_back_too(stack, tmp_path):
                    interval=0.2, what="the webhook of the canceled job")
     finally:
         receiver.close()
-    [(_, body)] = receiver.requests
+    [(_, _, body)] = receiver.requests
     assert json.loads(body)["type"] == "job.canceled"
 
 
