@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 from bench import synthetic_dive, videos
 from bench.report import Metric, Spec, at_most
@@ -111,11 +112,8 @@ def measure(ctx) -> Iterator[Metric]:
 
     floor = ctx.series.get("function", {}).get("phone_decode_floor_s") or min(
         videos.decode_seconds(phone) for _ in range(plan.decode_repeats))
-    sure, detect.SURE = detect.SURE, math.inf  # no candidate is sure enough to stop at: every one is looked at
-    try:
+    with mock.patch.object(detect, "SURE", math.inf):  # no candidate is sure enough to stop at: all are looked at
         result = scorer.score(phone, limits)
-    finally:
-        detect.SURE = sure
     timings = result.timings
     figures["phone_worst_case"] = {"timings": timings, "window": result.window.as_dict(), "decode_floor_s": floor}
     yield WORST_CASE_PHONE.of(
@@ -125,11 +123,8 @@ def measure(ctx) -> Iterator[Metric]:
          f"{_window(result)}; {_searched(result)}"),
     )
 
-    locate, entry.locate = entry.locate, lambda *args, **kwargs: None  # nothing found: the whole video
-    try:
+    with mock.patch.object(entry, "locate", return_value=None):  # nothing found: the whole video
         result = scorer.score(phone, limits)
-    finally:
-        entry.locate = locate
     timings = result.timings
     figures["phone_no_search"] = {"timings": timings, "window": result.window.as_dict(), "decode_floor_s": floor}
     yield NO_SEARCH_PHONE.of(
