@@ -123,7 +123,7 @@ def measure(ctx) -> Iterator[Metric]:
          f"{_window(result)}; {_searched(result)}"),
     )
 
-    with mock.patch.object(entry, "locate", return_value=None):  # nothing found: the whole video
+    with mock.patch.object(entry, "search", return_value=None):  # nothing found: the whole video
         result = scorer.score(phone, limits)
     timings = result.timings
     figures["phone_no_search"] = {"timings": timings, "window": result.window.as_dict(), "decode_floor_s": floor}

@@ -23,6 +23,12 @@ LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
 TOLERANCE_FRAMES = 5
 
 
+def window_found(path):
+    """The window a job would score for ``path`` with no ``entry_s``."""
+    with RunReader.probed(path, LIMITS) as reader:
+        return choose_window(reader, None)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("corpus")
@@ -34,9 +40,8 @@ def test_the_entry_is_found_within_five_frames_on_nine_videos_in_ten(corpus):
     assert len(dives) >= 20 and {scene.fps for scene, _ in dives} == {25, 30, 60}
     hits, report = 0, []
     for scene, path in dives:
-        info = probe(path, LIMITS)
         started = time.perf_counter()
-        window = choose_window(path, info, None)
+        window = window_found(path)
         seconds = time.perf_counter() - started
         error = window.end_frame - scene.entry_frame if window.how == "detected" else None
         hits += error is not None and abs(error) <= TOLERANCE_FRAMES
@@ -52,13 +57,13 @@ def test_videos_without_a_dive_give_no_confident_entry(corpus):
         info = probe(path, LIMITS)
         found = entry.locate(path, info)
         assert found is None or found.confidence < detect.CONFIDENT, (scene.name(), found)
-        assert choose_window(path, info, None).how == "whole"
+        assert window_found(path).how == "whole"
 
 
 def test_a_dive_cut_away_before_the_water_is_not_an_entry(tmp_path):
     scene = synthetic_dive.Scene(20.0, 30, None, cutaway_fall_s=8.0, seed=9)
     path = synthetic_dive.write(scene, tmp_path / "cutaway.mp4")
-    assert choose_window(path, probe(path, LIMITS), None).how == "whole"
+    assert window_found(path).how == "whole"
 
 
 def test_the_coarse_pass_points_near_a_clear_splash():
@@ -136,10 +141,10 @@ def reading_recorder():
     asked: list[list[int]] = []
 
     class Recorder(RunReader):
-        def read(self, runs):
+        def read(self, runs, **options):
             runs = list(runs)
             asked.append([i for run in runs for i in run])
-            return super().read(runs)
+            return super().read(runs, **options)
 
     return Recorder, asked
 
@@ -236,6 +241,22 @@ def test_a_given_entry_is_scored_exactly_there(scorer, tmp_path):
     assert result.frames == [96 + 2 * k for k in range(96)]
 
 
+def test_a_detected_window_scores_as_the_same_window_given_does_without_decoding_the_search_again(scorer, tmp_path):
+    # GIVEN a dive found by the search (its run's frames kept for the window)
+    scene = synthetic_dive.Scene(20.0, 30, 14.0, size=(320, 180), walker=True, seed=6)
+    path = synthetic_dive.write(scene, tmp_path / "dive.mp4", gop=30)
+    found = scorer.score(path, LIMITS)
+    assert found.window.how == "detected"
+    # WHEN the same window is asked for by its end (no search: every frame decoded for the clips)
+    given = scorer.score(path, LIMITS, entry_s=found.window.end_s)
+    # THEN the model saw the same frames: the same score to the last bit; the detected job took
+    # part of its window from the search's frames and decoded that much less
+    assert given.window.frames == found.window.frames and given.frames == found.frames
+    assert (found.score, found.clip_scores) == (given.score, given.clip_scores)
+    assert found.read.reused > 0 and given.read.reused == 0
+    assert found.read.decoded < given.read.decoded
+
+
 def test_a_cancel_is_noticed_while_the_entry_is_still_being_sought(scorer, tmp_path):
     # GIVEN a video whose entry must be found (no entry_s)
     scene = synthetic_dive.Scene(12.0, 25, 8.2, size=(256, 144), seed=4)
@@ -247,7 +268,7 @@ def test_a_cancel_is_noticed_while_the_entry_is_still_being_sought(scorer, tmp_p
     seeking = []
 
     def on_progress(stage, fraction):  # the worker's progress writer raises ClaimLost like this
-        seeking.append(any(f.name == "locate" for f in traceback.extract_stack()))
+        seeking.append(any(f.name == "search" for f in traceback.extract_stack()))
         if len(seeking) == 5:
             raise Canceled
 

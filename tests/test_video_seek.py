@@ -2,6 +2,7 @@
 uploads come in, while decoding only a part of the file; rotation, counts and timestamps
 stay right."""
 
+import dataclasses
 import subprocess
 
 import av
@@ -105,6 +106,45 @@ def test_one_reader_asked_for_runs_in_any_order_gives_a_sequential_decodes_frame
         assert len(opened) == 1 and not stats.sequential
     else:
         assert len(opened) == len(runs) + 1 and stats.sequential
+
+
+@pytest.mark.parametrize("kind", list(videos.FORMATS))
+def test_frames_kept_by_the_search_are_what_decoding_them_again_gives(files, kind, monkeypatch):
+    # GIVEN one reader for the whole job: the probe, a grayscale run that keeps its frames
+    # (the entry search), then the window's BGR frames, partly inside that run
+    opened = []
+    monkeypatch.setattr(video, "open_video", lambda source: opened.append(source) or open_video(source))
+    with RunReader.probed(files[kind], LIMITS) as reader:
+        info = reader.info
+        searched = list(reader.read([range(150, 260)], gray_size=(64, 36), keep_bytes=1 << 30))
+        before = dataclasses.replace(reader.stats)
+        window = list(reader.read([range(100, 200)]))
+        window_stats = reader.stats.since(before)
+        again = list(reader.read([range(180, 190)]))  # the window's read let go of what it did not take
+    monkeypatch.undo()
+    assert info == probe(files[kind], LIMITS)
+    reference = {f.index: f for f in read_runs(files[kind], [range(FRAMES)], info, seek=False)}
+    # THEN the window's frames are a sequential decode's, the 50 inside the run are not decoded
+    # again, and a seekable file is opened once for all of it
+    assert [f.index for f in searched] == list(range(150, 260))
+    assert [f.index for f in window] == list(range(100, 200))
+    for frame in window + again:
+        assert frame.seconds == reference[frame.index].seconds
+        assert np.array_equal(frame.image, reference[frame.index].image)
+    assert window_stats.reused == 50
+    assert reader.stats.reused == 50  # nothing was kept past the window's read
+    if kind in SEEKABLE:
+        assert window_stats.decoded <= 50 + 2 * GOP and len(opened) == 1
+
+
+def test_the_search_keeps_frames_up_to_its_byte_budget(files):
+    with RunReader.probed(files["h264_bframes"], LIMITS) as reader:
+        first = next(iter(reader.read([range(0, 1)])))
+        one_frame = reader.info.width * reader.info.height * 3 // 2  # yuv420p, before the decoder's padding
+        list(reader.read([range(10, 40)], gray_size=(64, 36), keep_bytes=round(5.5 * one_frame)))
+        assert 1 <= len(reader.kept) <= 5 and sorted(reader.kept)[0] == 10
+        assert reader.kept_bytes <= round(5.5 * one_frame)
+    assert first.index == 0
 
 
 def test_a_recorder_webm_is_read_sequentially_and_its_timestamps_kept(files):

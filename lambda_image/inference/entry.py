@@ -11,28 +11,40 @@ import numpy as np
 from inference import detect, packets
 from inference.video import ReadStats, RunReader, Source, VideoInfo, runs_of
 
+# The search keeps the frames of the last run it decodes, up to this many bytes (about 120
+# frames of 1080p, 4.8 s at 25 fps; 30 of 4K), for the window that ends in them: they are not
+# decoded twice.
+KEPT_FRAME_BYTES = 384 << 20
+
 
 def locate(source: Source, info: VideoInfo, reader: type[RunReader] = RunReader, stats: ReadStats | None = None,
            on_frame: Callable[[], None] = lambda: None) -> detect.Entry | None:
+    """:func:`search` in a file of its own."""
+    with reader(source, info, stats=stats) as frames:
+        return search(frames, on_frame)
+
+
+def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> detect.Entry | None:
     """The most likely entry (with its confidence), or None when nothing in the video looks
     like one. The coarse pass reads packet sizes (from the container's index when it has one);
-    a :class:`inference.video.RunReader` then decodes, strongest candidate first, the short run
-    around each as small grayscale frames, each from the keyframe before it (frames two runs
-    share are decoded once), and the search stops at the first entry found ``detect.SURE``.
-    ``on_frame()`` is called after each frame (the worker's cancel check: it may raise to stop
-    the search)."""
-    sizes, keyframes = packets.sizes(source, info.frames)
-    found = detect.candidates(detect.activity(sizes, keyframes, info.fps), info.fps)
+    ``frames`` then decodes, strongest candidate first, the short run around each as small
+    grayscale frames, each from the keyframe before it (frames two runs share are decoded
+    once; the last run's are kept for the window, up to ``KEPT_FRAME_BYTES``), and the search stops at the
+    first entry found ``detect.SURE``. ``on_frame()`` is called after each frame (the worker's
+    cancel check: it may raise to stop the search)."""
+    info = frames.info
+    found = packets.indexed(frames.opened(), info.frames) or packets.sizes(frames.source, info.frames)
+    found = detect.candidates(detect.activity(*found, info.fps), info.fps)
     size = detect.small_size(info.width, info.height)
     small: dict[int, np.ndarray] = {}
     entries = []
-    with reader(source, info, stats=stats, gray_size=size) as frames:
-        for candidate in found:
-            run = detect.run_around(candidate, info.fps, info.frames)
-            for frame in frames.read(runs_of(i for i in run if i not in small)):
-                small[frame.index] = frame.image
-                on_frame()
-            entries.append(detect.find_entry([i / info.fps for i in run], [small[i] for i in run]))
-            if entries[-1] is not None and entries[-1].confidence >= detect.SURE:
-                break
+    for candidate in found:
+        run = detect.run_around(candidate, info.fps, info.frames)
+        for frame in frames.read(runs_of(i for i in run if i not in small), gray_size=size,
+                                 keep_bytes=KEPT_FRAME_BYTES):
+            small[frame.index] = frame.image
+            on_frame()
+        entries.append(detect.find_entry([i / info.fps for i in run], [small[i] for i in run]))
+        if entries[-1] is not None and entries[-1].confidence >= detect.SURE:
+            break
     return detect.best(entries)

@@ -22,15 +22,20 @@ def sizes(source: Source, expected_frames: int) -> tuple[np.ndarray, np.ndarray]
     """(N,) bytes per video packet in decode order, (N,) keyframe flags."""
     container = open_video(source)
     try:
-        stream = container.streams.video[0]
-        entries = [e for e in stream.index_entries if not e.is_discard]
-        if len(entries) >= INDEX_SHARE * expected_frames and not all(e.is_keyframe for e in entries[1:]):
-            entries.sort(key=lambda e: e.timestamp)
-            return (np.fromiter((e.size for e in entries), np.int64, len(entries)),
-                    np.fromiter((e.is_keyframe for e in entries), bool, len(entries)))
-        return _demuxed(container, stream)
+        return indexed(container, expected_frames) or _demuxed(container, container.streams.video[0])
     finally:
         container.close()
+
+
+def indexed(container: av.container.InputContainer, expected_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`sizes` from the index of an open container, wherever it stands (nothing is
+    read), or None when the index is not a sample table."""
+    entries = [e for e in container.streams.video[0].index_entries if not e.is_discard]
+    if len(entries) < INDEX_SHARE * expected_frames or all(e.is_keyframe for e in entries[1:]):
+        return None
+    entries.sort(key=lambda e: e.timestamp)
+    return (np.fromiter((e.size for e in entries), np.int64, len(entries)),
+            np.fromiter((e.is_keyframe for e in entries), bool, len(entries)))
 
 
 def _demuxed(container, stream) -> tuple[np.ndarray, np.ndarray]:

@@ -1,8 +1,11 @@
 """Video → score: decode, preprocess, C3D-AVG, with the work of decoding and of the network
 overlapped.
 
-A decoder thread reads the runs of frames the clip plan needs (:func:`inference.video.read_runs`:
-a keyframe seek and a short forward decode per clip, from a file or straight from storage),
+The file is opened once per job (:meth:`inference.video.RunReader.probed`): the probe, the
+entry search and the clips' frames share its container, and the frames the search decoded
+are not decoded again for the window. A decoder thread reads the runs of frames the clip
+plan needs (a keyframe seek and a short forward decode per clip, from a file or straight
+from storage),
 resizes them and hands them over through a small bounded queue; the calling thread runs the
 backbone on the clips ``CLIP_BATCH`` at a time as soon as their frames have arrived, while the
 decoder carries on
@@ -27,7 +30,7 @@ from divescore.settings import Settings
 from inference import detect, entry, filmstrip, preprocess
 from inference.gate import DiveGate
 from inference.model import BACKBONE_MEMORY_FORMAT, C3DAVG, NAME, build_model
-from inference.video import ReadStats, Source, VideoInfo, VideoLimits, probe, read_runs, runs_of
+from inference.video import ReadStats, RunReader, Source, VideoInfo, VideoLimits, runs_of
 from inference.weights import Weights, resolve
 from inference.window import Window, ending_at, whole
 
@@ -75,11 +78,11 @@ _DONE = object()
 
 
 class _Decoder:
-    """Iterate over ``(index, resized RGB frame)`` decoded by a background thread."""
+    """Iterate over ``(index, resized RGB frame)`` of ``runs``, read by a background thread
+    (``reader`` is used by nothing else meanwhile)."""
 
-    def __init__(self, source: Source, runs: Sequence[range], info: VideoInfo, buffer: int = 32):
-        self._args = (source, runs, info)
-        self.stats = ReadStats()
+    def __init__(self, reader: RunReader, runs: Sequence[range], buffer: int = 32):
+        self._reader, self._runs = reader, runs
         self._queue: queue.Queue = queue.Queue(maxsize=buffer)
         self._stop = threading.Event()
         self.seconds = 0.0
@@ -88,7 +91,7 @@ class _Decoder:
 
     def _run(self) -> None:
         started = time.perf_counter()
-        frames = read_runs(*self._args, stats=self.stats)
+        frames = self._reader.read(self._runs)
         try:
             for frame in frames:
                 if not self._put((frame.index, preprocess.resize_frame(frame.image))):
@@ -162,43 +165,43 @@ class Scorer:
         that cannot be scored."""
         report = on_progress or (lambda stage, fraction: None)
         started = time.perf_counter()
-        info = probe(source, limits)
-        probed = time.perf_counter()
-        report(Stage.DECODING, 0.0)
-        t = time.perf_counter()
-        detect_read = ReadStats()
-        window = choose_window(source, info, entry_s, detect_read, on_frame=lambda: report(Stage.DECODING, 0.0))
-        detect_seconds = time.perf_counter() - t
-        plan = window.clips()
-        wanted = sorted({i for clip in plan for i in clip})
-        strip_indices = set(filmstrip.pick(wanted))
-        # Identical clips (short videos) are computed once; clips are ready in order of their last frame.
-        pending = sorted({tuple(clip) for clip in plan}, key=lambda clip: clip[-1])
-        clip_count = len(pending)
-        crops: dict[int, np.ndarray] = {}
-        thumbnails: dict[int, np.ndarray] = {}
-        features: dict[tuple[int, ...], torch.Tensor] = {}  # (8192,) per distinct clip
-        network_seconds = 0.0
+        with RunReader.probed(source, limits) as reader:
+            probed = time.perf_counter()
+            report(Stage.DECODING, 0.0)
+            window = choose_window(reader, entry_s, on_frame=lambda: report(Stage.DECODING, 0.0))
+            detect_seconds = time.perf_counter() - probed
+            detect_read = dataclasses.replace(reader.stats)
+            plan = window.clips()
+            wanted = sorted({i for clip in plan for i in clip})
+            strip_indices = set(filmstrip.pick(wanted))
+            # Identical clips (short videos) are computed once; clips are ready in order of their last frame.
+            pending = sorted({tuple(clip) for clip in plan}, key=lambda clip: clip[-1])
+            clip_count = len(pending)
+            crops: dict[int, np.ndarray] = {}
+            thumbnails: dict[int, np.ndarray] = {}
+            features: dict[tuple[int, ...], torch.Tensor] = {}  # (8192,) per distinct clip
+            network_seconds = 0.0
 
-        ready: list[tuple[int, ...]] = []  # clips whose frames have all arrived, not yet computed
-        decoder = _Decoder(source, runs_of(wanted), info)
-        try:
-            for count, (index, frame) in enumerate(decoder, start=1):
-                report(Stage.DECODING, len(features) / clip_count)  # lets a cancel stop the decode
-                crops[index] = preprocess.center_crop(frame).copy()
-                if index in strip_indices:
-                    thumbnails[index] = frame
-                while pending and pending[0][-1] <= index:
-                    ready.append(pending.pop(0))
-                if len(ready) >= CLIP_BATCH or (ready and not pending):
-                    t = time.perf_counter()
-                    batch = self.clip_features([[crops[i] for i in clip] for clip in ready])
-                    features.update(zip(ready, batch, strict=True))
-                    network_seconds += time.perf_counter() - t
-                    ready = []
-                    report(Stage.SCORING if count == len(wanted) else Stage.DECODING, len(features) / clip_count)
-        finally:
-            decoder.close()
+            ready: list[tuple[int, ...]] = []  # clips whose frames have all arrived, not yet computed
+            decoder = _Decoder(reader, runs_of(wanted))
+            try:
+                for count, (index, frame) in enumerate(decoder, start=1):
+                    report(Stage.DECODING, len(features) / clip_count)  # lets a cancel stop the decode
+                    crops[index] = preprocess.center_crop(frame).copy()
+                    if index in strip_indices:
+                        thumbnails[index] = frame
+                    while pending and pending[0][-1] <= index:
+                        ready.append(pending.pop(0))
+                    if len(ready) >= CLIP_BATCH or (ready and not pending):
+                        t = time.perf_counter()
+                        batch = self.clip_features([[crops[i] for i in clip] for clip in ready])
+                        features.update(zip(ready, batch, strict=True))
+                        network_seconds += time.perf_counter() - t
+                        ready = []
+                        report(Stage.SCORING if count == len(wanted) else Stage.DECODING, len(features) / clip_count)
+            finally:
+                decoder.close()
+            info, read = reader.info, reader.stats.since(detect_read)
 
         dive_probability = None
         if self.gate is not None:
@@ -229,19 +232,19 @@ class Scorer:
             filmstrip=jpeg,
             window=window,
             dive_probability=dive_probability,
-            read=decoder.stats,
+            read=read,
             detect_read=detect_read,
         )
 
 
-def choose_window(source: Source, info: VideoInfo, entry_s: float | None, stats: ReadStats | None = None,
-                  on_frame: Callable[[], None] = lambda: None) -> Window:
-    """``given`` when ``entry_s`` is set; ``detected`` when the entry is found with
-    confidence; otherwise ``whole`` (today's even spread). ``on_frame`` as for
-    :func:`inference.entry.locate`."""
+def choose_window(reader: RunReader, entry_s: float | None, on_frame: Callable[[], None] = lambda: None) -> Window:
+    """``given`` when ``entry_s`` is set; ``detected`` when the entry is found in what
+    ``reader`` reads with confidence; otherwise ``whole`` (today's even spread). ``on_frame``
+    as for :func:`inference.entry.search`."""
+    info = reader.info
     if entry_s is not None:
         return ending_at(entry_s, info.fps, info.frames, "given")
-    found = entry.locate(source, info, stats=stats, on_frame=on_frame)
+    found = entry.search(reader, on_frame=on_frame)
     if found is not None and found.confidence >= detect.CONFIDENT:
         return ending_at(found.time_s, info.fps, info.frames, "detected", found.confidence)
     return whole(info.frames, info.fps)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -127,21 +127,26 @@ def probe(source: Source, limits: VideoLimits) -> VideoInfo:
     wrong."""
     container = open_video(source)
     try:
-        stream = container.streams.video[0]
-        context = stream.codec_context
-        width, height = context.width, context.height
-        if width <= 0 or height <= 0:
-            raise errors.NotAVideo("The file has no readable video track. Upload a video file.")
-        _check_resolution(width, height, limits)
-        rate = _stream_fps(stream)
-        fps = float(rate) if rate else ASSUMED_FPS
-        frames = _announced_frames(container, stream, fps)
-        if frames <= 0:  # the container does not say: count packets (no decoding), within the duration limit
-            frames = _count_packets(container, stream, limit=math.ceil(limits.max_seconds * fps) + 1)
-        rotation = _first_frame_rotation(container, stream)
-        codec = context.name or ""
+        return _probe_open(container, limits)
     finally:
         container.close()
+
+
+def _probe_open(container, limits: VideoLimits) -> VideoInfo:
+    """:func:`probe` of an open container (left open, its first frame decoded)."""
+    stream = _decoding(container)
+    context = stream.codec_context
+    width, height = context.width, context.height
+    if width <= 0 or height <= 0:
+        raise errors.NotAVideo("The file has no readable video track. Upload a video file.")
+    _check_resolution(width, height, limits)
+    rate = _stream_fps(stream)
+    fps = float(rate) if rate else ASSUMED_FPS
+    frames = _announced_frames(container, stream, fps)
+    if frames <= 0:  # the container does not say: count packets (no decoding), within the duration limit
+        frames = _count_packets(container, stream, limit=math.ceil(limits.max_seconds * fps) + 1)
+    rotation = _first_frame_rotation(container, stream)
+    codec = context.name or ""
     if rotation in (90, 270):
         width, height = height, width
     info = VideoInfo(frames=frames, fps=fps, width=width, height=height, codec=codec, rotation=rotation)
@@ -243,10 +248,25 @@ class ReadStats:
     decoded: int = 0  # frames out of the decoder, counting any decoded again after a fallback
     seeks: int = 0
     sequential: bool = False  # the sequential pass read (all or the rest of) the frames
+    reused: int = 0  # frames served from an earlier read's decode (:meth:`RunReader.read`'s ``keep_bytes``)
+
+    def since(self, before: ReadStats) -> ReadStats:
+        """What was done after ``before`` (a copy of these stats taken earlier)."""
+        return ReadStats(self.decoded - before.decoded, self.seeks - before.seeks,
+                         self.sequential and not before.sequential, self.reused - before.reused)
 
 
 class _Irregular(Exception):
     """Timestamps or a seek cannot be trusted for this file: read it sequentially instead."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decoded:
+    """A frame as the decoder gave it, not yet converted."""
+
+    index: int
+    seconds: float
+    frame: av.VideoFrame
 
 
 def read_runs(source: Source, runs: Iterable[range], info: VideoInfo, *, seek: bool = True,
@@ -260,23 +280,42 @@ def read_runs(source: Source, runs: Iterable[range], info: VideoInfo, *, seek: b
     ``gray_size`` (upright width, height): frames come as small grayscale images, scaled by
     FFmpeg straight from the decoder's output (no full-size BGR copy), for the entry detector.
     """
-    with RunReader(source, info, seek=seek, stats=stats, gray_size=gray_size) as reader:
-        yield from reader.read(runs)
+    with RunReader(source, info, seek=seek, stats=stats) as reader:
+        yield from reader.read(runs, gray_size=gray_size)
 
 
 class RunReader:
-    """:func:`read_runs` for a caller that asks for runs one after another, in any order (the
-    entry search: strongest candidate first): the container stays open between them, so each
-    request costs only its seek and decode, not opening the file and decoding its first frame
-    again. A request for frames before the last one read seeks back."""
+    """:func:`read_runs` for a caller that asks for runs one after another, in any order (a
+    job: the entry search, strongest candidate first, then the clips): the container stays
+    open between them, so each request costs only its seek and decode, not opening the file
+    and decoding its first frame again. A request for frames before the last one read seeks
+    back. :meth:`probed` opens the file once for the probe and every read after it.
+
+    A read may keep the frames it decodes (``keep_bytes``: the entry search keeps its runs'
+    frames, which the window that ends in them needs again); a later read takes the kept
+    frames it asks for instead of decoding them again, and lets go of the others. A kept
+    frame is the decoder's own frame, so what it becomes is what decoding it again gives."""
 
     def __init__(self, source: Source, info: VideoInfo, *, seek: bool = True, stats: ReadStats | None = None,
-                 gray_size: tuple[int, int] | None = None):
+                 container: av.container.InputContainer | None = None):
         self.source, self.info, self.seek = source, info, seek
         self.stats = stats if stats is not None else ReadStats()
-        self.image = functools.partial(_upright, rotation=info.rotation, gray_size=gray_size)
-        self.container = None
+        self.container = container  # an open container to start from (see :meth:`probed`)
         self.seeking: _SeekingReader | None = None
+        self.kept: dict[int, _Decoded] = {}
+        self.kept_bytes = 0
+
+    @classmethod
+    def probed(cls, source: Source, limits: VideoLimits, **options) -> RunReader:
+        """A reader of ``source``, opened once: :func:`probe`'s checks (and errors) first,
+        then the same container serves every read; ``reader.info`` is what the probe found."""
+        container = open_video(source)
+        try:
+            info = _probe_open(container, limits)
+        except BaseException:
+            container.close()
+            raise
+        return cls(source, info, container=container, **options)
 
     def __enter__(self) -> RunReader:
         return self
@@ -285,43 +324,76 @@ class RunReader:
         self.close()
 
     def close(self) -> None:
+        self.kept, self.kept_bytes = {}, 0
         if self.container is not None:
             self.container.close()
             self.container = None
 
-    def read(self, runs: Iterable[range]) -> Iterator[Frame]:
-        """Each frame of ``runs`` once, in increasing index order."""
+    def opened(self) -> av.container.InputContainer:
+        """The container, opened if it is not yet (for a caller that reads its index)."""
+        if self.container is None:
+            self.container = open_video(self.source)
+        return self.container
+
+    def read(self, runs: Iterable[range], *, gray_size: tuple[int, int] | None = None,
+             keep_bytes: int = 0) -> Iterator[Frame]:
+        """Each frame of ``runs`` once, in increasing index order: BGR frames, or small
+        grayscale ones of ``gray_size`` (see :func:`read_runs`). With ``keep_bytes``, the
+        decoded frames are kept for a later read until they hold that many bytes."""
         wanted = _merged(runs)
+        kept, self.kept, self.kept_bytes = self.kept, {}, 0
+        reused = {i: kept[i] for run in wanted for i in run if i in kept}
+        decoding = self._decoded(runs_of(i for run in wanted for i in run if i not in reused))
+        image = functools.partial(_upright, rotation=self.info.rotation, gray_size=gray_size)
+        for run in wanted:
+            for index in run:
+                item = reused.pop(index, None)
+                if item is None:
+                    item = next(decoding)
+                else:
+                    self.stats.reused += 1
+                if keep_bytes:
+                    self._keep(item, keep_bytes)
+                yield Frame(item.index, item.seconds, image(item.frame))
+
+    def _keep(self, item: _Decoded, limit: int) -> None:
+        size = sum(plane.buffer_size for plane in item.frame.planes)
+        if self.kept_bytes + size <= limit:
+            self.kept[item.index] = item
+            self.kept_bytes += size
+
+    def _decoded(self, wanted: list[range]) -> Iterator[_Decoded]:
         if not wanted:
             return
         done = -1  # the highest index yielded
-        if self.container is None and self.seek:
-            self.container = open_video(self.source)
+        if self.seeking is None and self.seek:
+            container = self.opened()
             try:
-                self.seeking = _SeekingReader(self.container, _decoding(self.container), self.info, self.stats,
-                                              self.image)
+                self.seeking = _SeekingReader(container, _decoding(container), self.info, self.stats)
             except _Irregular:
                 self.seek = False
         if self.seeking is not None:
             try:
-                for frame in self.seeking.frames(wanted):
-                    done = frame.index
-                    yield frame
+                for item in self.seeking.frames(wanted):
+                    done = item.index
+                    yield item
                 return
             except _Irregular:  # from here on, this file is read sequentially
                 self.seeking, self.seek = None, False
         remaining = [r for r in (range(max(r.start, done + 1), r.stop) for r in wanted) if r]
-        self.close()  # a sequential pass counts frames from the top, in a fresh container
+        if self.container is not None:  # a sequential pass counts frames from the top, in a fresh container
+            self.container.close()
         self.container = open_video(self.source)
         self.stats.sequential = True
-        yield from _sequential(self.container, _decoding(self.container), remaining, self.info, self.stats,
-                               self.image)
+        yield from _sequential(self.container, _decoding(self.container), remaining, self.info, self.stats)
 
 
 def _decoding(container):
-    """The video stream, set up for decoding with FFmpeg's threads."""
+    """The video stream, set up for decoding with FFmpeg's threads (before its first frame:
+    the decoder's threads are fixed once it is open)."""
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
+    if not stream.codec_context.is_open:
+        stream.thread_type = "AUTO"
     return stream
 
 
@@ -372,14 +444,13 @@ def _decoded(container, stream, stats: ReadStats) -> Iterator[av.VideoFrame]:
         return
 
 
-def _sequential(container, stream, runs: Sequence[range], info: VideoInfo, stats: ReadStats,
-                image: Callable[[av.VideoFrame], np.ndarray]) -> Iterator[Frame]:
-    """One pass from the start, counting frames; only the wanted ones are converted."""
+def _sequential(container, stream, runs: Sequence[range], info: VideoInfo, stats: ReadStats) -> Iterator[_Decoded]:
+    """One pass from the start, counting frames."""
     wanted = iter([i for run in runs for i in run])
     target = next(wanted, None)
     position = -1
     first_pts = None
-    last: Frame | None = None
+    last: _Decoded | None = None
     for decoded in _decoded(container, stream, stats):
         position += 1
         if first_pts is None:
@@ -387,7 +458,7 @@ def _sequential(container, stream, runs: Sequence[range], info: VideoInfo, stats
         if target is None:
             return
         if position == target:
-            last = Frame(position, _seconds(decoded, first_pts, stream), image(decoded))
+            last = _Decoded(position, _seconds(decoded, first_pts, stream), decoded)
             yield last
             target = next(wanted, None)
             if target is None:
@@ -407,9 +478,8 @@ class _SeekingReader:
 
     LANDED_LATE = "landed late"
 
-    def __init__(self, container, stream, info: VideoInfo, stats: ReadStats,
-                 image: Callable[[av.VideoFrame], np.ndarray]):
-        self.container, self.stream, self.info, self.stats, self.image = container, stream, info, stats, image
+    def __init__(self, container, stream, info: VideoInfo, stats: ReadStats):
+        self.container, self.stream, self.info, self.stats = container, stream, info, stats
         rate = _stream_fps(stream)
         if container.duration is None:
             raise _Irregular()  # a live-style file (MediaRecorder's WebM): seeking in it scans and misses
@@ -432,9 +502,9 @@ class _SeekingReader:
         self.delay = first.pts - keyframes[0]
         self.pending: av.VideoFrame | None = first  # decoded, not yet looked at
         self.position = -1  # index of the last frame looked at
-        self.last: Frame | None = None
+        self.last: _Decoded | None = None
 
-    def frames(self, runs: Sequence[range]) -> Iterator[Frame]:
+    def frames(self, runs: Sequence[range]) -> Iterator[_Decoded]:
         for run in runs:
             yield from self._run(run)
 
@@ -454,7 +524,7 @@ class _SeekingReader:
         at_or_before = [k for k in indices if k[1] <= start]
         return at_or_before[-1 - back] if len(at_or_before) > back else None
 
-    def _run(self, run: range) -> Iterator[Frame]:
+    def _run(self, run: range) -> Iterator[_Decoded]:
         for back in range(SEEK_RETRIES + 1):
             keyframe = self._keyframe_before(run.start, back)
             behind = run.start <= self.position  # asked for after a later run
@@ -496,8 +566,7 @@ class _SeekingReader:
                 raise _Irregular()  # a gap or a repeat: the timestamps do not count frames
             self.position, expected = index, index + 1
             if index >= run.start:
-                self.last = Frame(index, float((decoded.pts - self.first_pts) * self.stream.time_base),
-                                  self.image(decoded))
+                self.last = _Decoded(index, float((decoded.pts - self.first_pts) * self.stream.time_base), decoded)
                 yield self.last
         missing = [i for i in run if i > self.position]
         if missing:  # the stream ended before the run did
@@ -513,7 +582,7 @@ def _count_tolerance(expected_frames: int) -> int:
     return max(3, expected_frames // 50)
 
 
-def _fill_missing(missing: list[int], last: Frame | None, *, decoded: int, expected: int) -> Iterator[Frame]:
+def _fill_missing(missing: list[int], last: _Decoded | None, *, decoded: int, expected: int) -> Iterator[_Decoded]:
     if last is None:
         raise errors.NoFrames(
             "No frame of the video could be decoded; the file is damaged or incomplete. Upload it again."
@@ -524,4 +593,4 @@ def _fill_missing(missing: list[int], last: Frame | None, *, decoded: int, expec
             "damaged. Upload the complete file."
         )
     for index in missing:
-        yield Frame(index, last.seconds, last.image)
+        yield _Decoded(index, last.seconds, last.frame)
