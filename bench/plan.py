@@ -24,6 +24,7 @@ class Plan:
     phone_gop: int = 25  # the second large file: a keyframe every second, as phones record
     decode_repeats: int = 2
     pipeline_repeats: int = 2
+    large_file_jobs: int = 3  # jobs per large file through the function; the median one is reported
     # 4. upload
     upload_bytes: int = 200 * MB
     upload_repeats: int = 2
@@ -49,6 +50,7 @@ QUICK = Plan(
     big_seconds=0.64,
     decode_repeats=1,
     pipeline_repeats=1,
+    large_file_jobs=1,
     upload_bytes=20 * MB,
     upload_repeats=1,
     event_jobs=3,
