@@ -209,6 +209,22 @@ def test_without_a_sample_table_packet_sizes_come_from_demuxing(tmp_path, kind):
     assert len(sizes) == 100 and keys[0]
 
 
+@pytest.mark.parametrize("kind", ["h264_bframes", "vp9_webm", "webm_recorder"])
+def test_one_file_object_serves_the_probe_the_packet_sizes_and_the_search(tmp_path, kind):
+    # GIVEN a file read as a file object (as the function reads S3), opened once for the job
+    path = videos.make_encoded(tmp_path / f"{kind}.{videos.FORMATS[kind][1]}", kind, seconds=12.0, gop=25)
+    with open(path, "rb") as file, RunReader.probed(file, LIMITS) as reader:
+        sizes, keys = packets.sizes_in(reader.opened(), reader.info.frames)  # after the probe's first frame
+        found = entry.search(reader)
+        frames = list(reader.read([range(100, 104)]))
+    # THEN the sizes are every packet's, and the search and frames are what a path gives
+    assert (sizes.tolist(), keys.tolist()) == demuxed_sizes(path)
+    with RunReader.probed(path, LIMITS) as reader:
+        assert found == entry.search(reader)
+        expected = list(reader.read([range(100, 104)]))
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, expected, strict=True))
+
+
 @pytest.fixture(scope="module")
 def scorer():
     return load_scorer(load({}, cache_dir=str(ROOT / ".cache" / "weights"), model_dtype="float32"))

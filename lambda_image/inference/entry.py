@@ -33,8 +33,8 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> de
     first entry found ``detect.SURE``. ``on_frame()`` is called after each frame (the worker's
     cancel check: it may raise to stop the search)."""
     info = frames.info
-    found = packets.indexed(frames.opened(), info.frames) or packets.sizes(frames.source, info.frames)
-    found = detect.candidates(detect.activity(*found, info.fps), info.fps)
+    sizes, keyframes = packets.sizes_in(frames.opened(), info.frames)
+    found = detect.candidates(detect.activity(sizes, keyframes, info.fps), info.fps)
     size = detect.small_size(info.width, info.height)
     small: dict[int, np.ndarray] = {}
     entries = []

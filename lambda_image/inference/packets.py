@@ -27,9 +27,20 @@ def sizes(source: Source, expected_frames: int) -> tuple[np.ndarray, np.ndarray]
         container.close()
 
 
+def sizes_in(container: av.container.InputContainer, expected_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sizes` from a container already open (a job's one container), wherever it
+    stands: demuxing starts from the top and leaves it at its end. (Not a second container:
+    two over one file object would move each other's read position.)"""
+    found = indexed(container, expected_frames)
+    if found is None:
+        container.seek(0)
+        found = _demuxed(container, container.streams.video[0])
+    return found
+
+
 def indexed(container: av.container.InputContainer, expected_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`sizes` from the index of an open container, wherever it stands (nothing is
-    read), or None when the index is not a sample table."""
+    """The sizes from the container's index (nothing is read), or None when the index is not
+    a sample table."""
     entries = [e for e in container.streams.video[0].index_entries if not e.is_discard]
     if len(entries) < INDEX_SHARE * expected_frames or all(e.is_keyframe for e in entries[1:]):
         return None
