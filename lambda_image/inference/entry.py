@@ -29,9 +29,9 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> de
     like one. The coarse pass reads packet sizes (from the container's index when it has one);
     ``frames`` then decodes, strongest candidate first, the short run around each as small
     grayscale frames, each from the keyframe before it (frames two runs share are decoded
-    once; the last run's are kept for the window, up to ``KEPT_FRAME_BYTES``), and the search stops at the
-    first entry found ``detect.SURE``. ``on_frame()`` is called after each frame (the worker's
-    cancel check: it may raise to stop the search)."""
+    once; the last run's are kept for the window, up to ``KEPT_FRAME_BYTES``), and the
+    search stops at the first entry found ``detect.SURE``. ``on_frame()`` is called after
+    each frame (the worker's cancel check: it may raise to stop the search)."""
     info = frames.info
     sizes, keyframes = packets.sizes_in(frames.opened(), info.frames)
     found = detect.candidates(detect.activity(sizes, keyframes, info.fps), info.fps)

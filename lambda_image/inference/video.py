@@ -252,8 +252,8 @@ class ReadStats:
 
     def since(self, before: ReadStats) -> ReadStats:
         """What was done after ``before`` (a copy of these stats taken earlier)."""
-        return ReadStats(self.decoded - before.decoded, self.seeks - before.seeks,
-                         self.sequential and not before.sequential, self.reused - before.reused)
+        return ReadStats(self.decoded - before.decoded, self.seeks - before.seeks, self.sequential,
+                         self.reused - before.reused)
 
 
 class _Irregular(Exception):
@@ -291,8 +291,8 @@ class RunReader:
     and decoding its first frame again. A request for frames before the last one read seeks
     back. :meth:`probed` opens the file once for the probe and every read after it.
 
-    A read may keep the frames it decodes (``keep_bytes``: the entry search keeps its runs'
-    frames, which the window that ends in them needs again); a later read takes the kept
+    A read may keep the frames it decodes (``keep_bytes``: the entry search keeps its last
+    run's frames, which the window that ends in them needs again); a later read takes the kept
     frames it asks for instead of decoding them again, and lets go of the others. A kept
     frame is the decoder's own frame, so what it becomes is what decoding it again gives."""
 
@@ -343,7 +343,7 @@ class RunReader:
         wanted = _merged(runs)
         kept, self.kept, self.kept_bytes = self.kept, {}, 0
         reused = {i: kept[i] for run in wanted for i in run if i in kept}
-        decoding = self._decoded(runs_of(i for run in wanted for i in run if i not in reused))
+        decoding = self._decode(runs_of(i for run in wanted for i in run if i not in reused))
         image = functools.partial(_upright, rotation=self.info.rotation, gray_size=gray_size)
         for run in wanted:
             for index in run:
@@ -362,7 +362,7 @@ class RunReader:
             self.kept[item.index] = item
             self.kept_bytes += size
 
-    def _decoded(self, wanted: list[range]) -> Iterator[_Decoded]:
+    def _decode(self, wanted: list[range]) -> Iterator[_Decoded]:
         if not wanted:
             return
         done = -1  # the highest index yielded
