@@ -22,7 +22,7 @@ def sizes(source: Source, expected_frames: int) -> tuple[np.ndarray, np.ndarray]
     """(N,) bytes per video packet in decode order, (N,) keyframe flags."""
     container = open_video(source)
     try:
-        return indexed(container, expected_frames) or _demuxed(container, container.streams.video[0])
+        return sizes_in(container, expected_frames)
     finally:
         container.close()
 
@@ -31,14 +31,14 @@ def sizes_in(container: av.container.InputContainer, expected_frames: int) -> tu
     """:func:`sizes` from a container already open (a job's one container), wherever it
     stands: demuxing starts from the top and leaves it at its end. (Not a second container:
     two over one file object would move each other's read position.)"""
-    found = indexed(container, expected_frames)
+    found = _indexed(container, expected_frames)
     if found is None:
         container.seek(0)
         found = _demuxed(container, container.streams.video[0])
     return found
 
 
-def indexed(container: av.container.InputContainer, expected_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _indexed(container: av.container.InputContainer, expected_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The sizes from the container's index (nothing is read), or None when the index is not
     a sample table."""
     entries = [e for e in container.streams.video[0].index_entries if not e.is_discard]
