@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[model,stack,dev]'
-	$(PY) -m divescore.rie install
+	$(PY) -m devstack.rie install
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,7 +33,7 @@ install: $(STAMP)
 
 # -- the native stack ----------------------------------------------------------------
 run: $(STAMP)
-	$(PY) -m divescore.devstack
+	$(PY) -m devstack
 
 # -- tests -----------------------------------------------------------------------------
 test: $(STAMP) .chromium
@@ -47,7 +47,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not browser"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check divescore presign_service score_service lambda_image tests bench
+	$(VENV)/bin/ruff check divescore services devstack standins client lambda_image tests bench scripts
 
 bench: $(STAMP)
 	$(PY) -m bench $(if $(QUICK),--quick,)

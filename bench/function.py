@@ -40,8 +40,8 @@ import torch
 
 from bench import videos
 from bench.report import Metric, Spec, at_most
-from divescore.devstack import FUNCTION_ROOT, HANDLER, function_env
-from divescore.harness import ROOT, Runtime, descendants
+from devstack.harness import ROOT, Runtime, descendants
+from devstack.run import FUNCTION_ROOT, HANDLER, function_env
 from divescore.jobs import new_job_id
 from divescore.settings import Settings
 

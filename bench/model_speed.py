@@ -12,7 +12,7 @@ FLOPs are counted by PyTorch's ``FlopCounterMode`` on the real architecture (77.
 16x112x112 clip; MTL-AQA's figure is 77.1).
 
 bf16 error: clips of a decoded video, each scored in float32 and with bf16's arithmetic
-emulated on float32 kernels (:mod:`inference.precision`), so the figure is measured the same
+emulated on float32 kernels (:mod:`bench.precision`), so the figure is measured the same
 way on every CPU; in points, and against the spread of the float32 scores.
 
 Timings are the best of a few rounds after a warm-up, the references and every model variant
@@ -130,12 +130,11 @@ def decoded_clips(clips: int) -> list[torch.Tensor]:
 
 
 def measure(ctx) -> Iterator[Metric]:
-    from inference import precision
+    from bench import precision
+    from divescore.settings import Settings
     from inference.model import C3DAVG, build_model
     from inference.scorer import CLIP_BATCH, Scorer, dtype_of
     from inference.weights import generated_weights
-
-    from divescore.settings import Settings
 
     plan = ctx.plan
     weights = generated_weights(WEIGHTS_CACHE)

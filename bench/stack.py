@@ -1,6 +1,6 @@
 """The native stack, as the benchmark drives it.
 
-The stack is the tests' harness (``divescore.harness.Stack``: ``python -m divescore.devstack``
+The stack is the tests' harness (``devstack.harness.Stack``: ``python -m devstack.run``
 on free ports), imported rather than copied so the benchmark measures exactly what the tests
 start. It runs without its dispatcher: the benchmark starts the same dispatcher program
 itself, on as many of the runtimes as a measurement needs (1, 2 or 4 for throughput) and
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import requests
 
-from divescore.client.api import ApiClient
-from divescore.client.upload import upload
-from divescore.devstack import FUNCTION_ROOT, HANDLER
-from divescore.harness import OUTPUT, ROOT, Runtime, Stack  # what the tests start; see the module docstring
+from client.api import ApiClient
+from client.upload import upload
+from devstack.harness import OUTPUT, ROOT, Runtime, Stack  # what the tests start; see the module docstring
+from devstack.run import FUNCTION_ROOT, HANDLER
 from divescore.jobs import Status
 
 CONTENT_TYPE = "video/mp4"
-# The dispatcher's workers long-poll SQS for this long (divescore.dispatcher.Worker.run). A
+# The dispatcher's workers long-poll SQS for this long (standins.dispatcher.Worker.run). A
 # receive left open by a stopped dispatcher still takes the next message off the queue and
 # hides it for the visibility timeout, so nothing is uploaded until such polls have ended.
 DISPATCHER_LONG_POLL_S = 5
@@ -76,7 +76,7 @@ class BenchStack:
     # -- the dispatcher ------------------------------------------------------------------
 
     def start_dispatcher(self, invoke_urls: list[str], timeout: float = 600) -> float:
-        """``python -m divescore.dispatcher`` feeding these runtimes. It warms each runtime up
+        """``python -m standins.dispatcher`` feeding these runtimes. It warms each runtime up
         before it takes messages. Returns the time (Unix) it was ready."""
         self.stop_dispatcher()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
@@ -88,7 +88,7 @@ class BenchStack:
         log_path = OUTPUT / f"bench-dispatcher-{self.settings.emulator_port}-{self._dispatchers_started}.log"
         self._dispatcher_log = open(log_path, "w")  # closed in stop_dispatcher
         self.dispatcher = subprocess.Popen(
-            [sys.executable, "-m", "divescore.dispatcher"],
+            [sys.executable, "-m", "standins.dispatcher"],
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,

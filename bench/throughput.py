@@ -2,7 +2,7 @@
 
 Each configuration gets fresh runtimes (the real RIE and ``awslambdaric``) with PyTorch's
 thread count set as the native stack sets it (``OMP_NUM_THREADS`` = cores ÷ runtimes, taken
-from :func:`divescore.devstack.function_env`), plus one configuration with two runtimes each
+from :func:`devstack.run.function_env`), plus one configuration with two runtimes each
 left at torch's default of every core, to show why that setting exists. The clips are
 uploaded through the API while no dispatcher runs (so they wait in the queue); then the
 dispatcher starts on the runtimes (warming them up first) and the clock runs from its
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from bench import videos
 from bench.report import Metric, Spec
 from bench.stack import parse_time
-from divescore.devstack import function_env
+from devstack.run import function_env
 from divescore.jobs import Status
 
 RUNTIME_COUNTS = (1, 2, 4)

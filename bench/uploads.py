@@ -22,8 +22,8 @@ import requests
 from werkzeug.serving import make_server
 
 from bench.report import Metric, Spec, at_least
-from divescore.client.api import ApiClient
-from divescore.client.upload import PARALLEL_PARTS, put_parts, upload
+from client.api import ApiClient
+from client.upload import PARALLEL_PARTS, put_parts, upload
 
 TARGET = at_least(0.80)
 RAW_KEY = "bench/raw-put"  # outside the upload prefix: no notification, no job
@@ -41,7 +41,7 @@ SPECS = (POST, MULTIPART)
 @contextmanager
 def presign_server(settings):
     """The presign service's app on a free loopback port, in a thread."""
-    from presign_service import create_app
+    from services.jobs_api import create_app
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)

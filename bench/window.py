@@ -28,7 +28,7 @@ from unittest import mock
 
 from bench import synthetic_dive, videos
 from bench.report import Metric, Spec, at_most
-from divescore.harness import ROOT
+from devstack.harness import ROOT
 from divescore.settings import Settings
 
 DETECT_SHARE_BIG = Spec("window_detect_share_big",

@@ -1,7 +1,7 @@
 """What the HTTP API can answer besides success: one small class per error, each with its
 HTTP status and its stable ``code``, defined here and nowhere else.
 
-The services' plain modules raise these; ``divescore.http`` turns any of them into
+The services' plain modules raise these; ``services.http`` turns any of them into
 ``{"error": {"code", "message"}}`` with the status. No Flask here, so the logic that raises
 them runs and is tested without a web server.
 """
@@ -96,7 +96,7 @@ class InvalidWait(ApiError):
     status, code = 400, "invalid_wait"
 
 
-# -- transport (raised by divescore.http for what Flask/Werkzeug reject) ----------------
+# -- transport (raised by services.http for what Flask/Werkzeug reject) ----------------
 
 class NotFound(ApiError):
     status, code = 404, "not_found"

@@ -12,7 +12,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, SQSEvent
 
-# Copy: a "score from here" job's video, copied from its first job's upload (presign_service.uploads.rescore)
+# Copy: a "score from here" job's video, copied from its first job's upload (services.jobs_api.uploads.rescore)
 UPLOAD_EVENTS = ("ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:CompleteMultipartUpload",
                  "ObjectCreated:Copy")
 

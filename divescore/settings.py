@@ -75,8 +75,8 @@ class Settings:
     host: str = _setting("127.0.0.1", "interface the native stack listens on")
     emulator_port: int = _setting(5000, "port of the AWS emulator (S3, SQS, DynamoDB)", min=1, max=65535)
     web_port: int = _setting(8000, "port of the web page", min=1, max=65535)
-    presign_port: int = _setting(8001, "port of presign_service", min=1, max=65535)
-    score_port: int = _setting(8002, "port of score_service", min=1, max=65535)
+    presign_port: int = _setting(8001, "port of the jobs API", min=1, max=65535)
+    score_port: int = _setting(8002, "port of the status API", min=1, max=65535)
     runtime_port: int = _setting(9000, "first port of the function runtimes (one port each)", min=1, max=65535)
 
     # -- permissions in the native stack -------------------------------------------------

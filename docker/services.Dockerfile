@@ -26,14 +26,14 @@ RUN python /tmp/build/pins.py --base gunicorn > /tmp/build/requirements.txt \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin divescore
 
 # The code runs from /app (on PYTHONPATH) rather than installed, so that the web page finds
-# web/ beside the divescore package, as it does in the work tree.
+# web/ beside the standins package, as it does in the work tree.
 WORKDIR /app
 COPY divescore/ divescore/
-COPY presign_service/ presign_service/
-COPY score_service/ score_service/
+COPY services/ services/
+COPY standins/ standins/
 COPY web/ web/
 
 USER 10001
 EXPOSE 8000 8001 8002
-# Each compose service names its own command; alone, the image lists the settings it reads.
-CMD ["python", "-m", "divescore.cli", "settings"]
+# Each compose service names its own command; alone, the image serves the jobs API.
+CMD ["python", "-m", "standins.serving", "jobs_api"]

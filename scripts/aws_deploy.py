@@ -5,7 +5,7 @@
     python scripts/aws_deploy.py build-template OUT    # template.yaml + the pip mirror as DockerBuildArgs
 
 ``publish-web`` writes the page's ``config.json`` with the same function the native web server
-uses (:func:`divescore.webpage.page_config`), pointing both API addresses at the stack's
+uses (:func:`standins.webpage.page_config`), pointing both API addresses at the stack's
 HTTP API, uploads ``web/`` beside it, and invalidates the CloudFront cache.
 """
 
@@ -76,14 +76,14 @@ def stack_outputs(session: boto3.session.Session, stack: str) -> dict[str, str]:
 def config_json(api_url: str) -> bytes:
     """The page's config.json for a deployment whose two APIs share one address."""
     from divescore.settings import load
-    from divescore.webpage import page_config
+    from standins.webpage import page_config
 
     settings = load({}, presign_api_url=api_url, score_api_url=api_url)
     return json.dumps(page_config(settings), indent=2).encode()
 
 
 def publish_web(session: boto3.session.Session, stack: str, web_dir: Path | None = None) -> str:
-    from divescore.webpage import WEB_DIR
+    from standins.webpage import WEB_DIR
 
     web_dir = web_dir or WEB_DIR
     outputs = stack_outputs(session, stack)

@@ -52,7 +52,7 @@ fi
 # -- the API functions' code: our packages and the pinned requirements (template CodeUri) ----
 rm -rf build/api
 mkdir -p build/api
-cp -R divescore presign_service score_service build/api/
+cp -R divescore services build/api/
 find build/api -name __pycache__ -type d -prune -exec rm -rf {} +
 "$PY" scripts/pins.py --base > build/api/requirements.txt
 

@@ -21,8 +21,8 @@ from werkzeug.serving import make_server
 
 from divescore import aws
 from divescore.jobs import JobStore
-from divescore.serving import gunicorn_command
 from divescore.settings import MIB, Settings
+from standins.serving import gunicorn_command
 from tests.helpers import ROOT, free_port, isolated_settings, wait_until
 
 ALLOWED_ORIGIN = "http://allowed.example"
@@ -77,7 +77,7 @@ class Served:
 def serve_with_gunicorn(service: str, settings: Settings, env: dict[str, str], log_dir: Path) -> Iterator[Served]:
     """``service`` under gunicorn, with the command line the stack uses, on a free port."""
     port = free_port()
-    port_setting = {"presign_service": "presign_port", "score_service": "score_port"}[service]
+    port_setting = {"jobs_api": "presign_port", "status_api": "score_port"}[service]
     settings = dataclasses.replace(settings, host="127.0.0.1", **{port_setting: port})
     child_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DIVESCORE_")},

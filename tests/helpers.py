@@ -1,6 +1,6 @@
 """Processes for tests: free ports, the AWS emulator, the native stack. Everything started here
 is stopped by the fixture that started it. The native stack and a lone runtime live in
-divescore.harness (the benchmark starts them too)."""
+devstack.harness (the benchmark starts them too)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import threading
 
 import requests
 
-from divescore.harness import (  # noqa: F401  (re-exported: the tests import them from here)
+from devstack.harness import (  # noqa: F401  (re-exported: the tests import them from here)
     BIN,
     OUTPUT,
     ROOT,
@@ -84,7 +84,7 @@ class Emulator:
         self.log = open(OUTPUT / f"emulator-{self.port}.log", "wb")
         self.process = subprocess.Popen(
             # moto's server as the stack runs it: atomic conditional writes, signatures kept out of its log
-            [sys.executable, "-m", "divescore.emulator", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "devstack.emulator", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_until(self._up, 30, what="moto server")
@@ -114,8 +114,8 @@ def isolated_settings(*, bootstrap: bool = True, **overrides):
     emulator in the environment; created there unless ``bootstrap`` is False."""
     import secrets
 
-    from divescore.bootstrap import bootstrap as create_resources
     from divescore.settings import load
+    from standins.bootstrap import bootstrap as create_resources
 
     suffix = secrets.token_hex(5)
     values = {

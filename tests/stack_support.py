@@ -21,7 +21,7 @@ from urllib.parse import unquote_plus
 import cv2
 import requests
 
-from divescore.devstack import FUNCTION_ROOT, HANDLER, function_env
+from devstack.run import FUNCTION_ROOT, HANDLER, function_env
 from tests.helpers import BIN, OUTPUT, ROOT, descendants, free_port, pid_alive, wait_until
 from tests.videos import frame
 
@@ -248,14 +248,14 @@ def _listening(port: int) -> bool:
 
 
 class OwnDispatcher:
-    """``python -m divescore.dispatcher`` with the stack's environment, for a stack started
+    """``python -m standins.dispatcher`` with the stack's environment, for a stack started
     ``without=("dispatcher",)``: a test may kill it and start another."""
 
     def __init__(self, stack, extra_env: dict[str, str] | None = None):
         base = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "divescore.dispatcher"], cwd=ROOT,
+            [sys.executable, "-m", "standins.dispatcher"], cwd=ROOT,
             env={**base, **stack.env_as("dispatcher"), "PYTHONUNBUFFERED": "1", **(extra_env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )

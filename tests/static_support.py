@@ -10,6 +10,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -265,3 +266,49 @@ def module_file(dotted: str) -> Path:
     if path.is_dir():
         return path / "__init__.py"
     return path.with_suffix(".py")
+
+
+# -- what an image holds --------------------------------------------------------------------
+
+PROJECT_PACKAGES = ("divescore", "services", "inference", "standins", "devstack", "client", "bench", "tests")
+# The laptop stack's own machinery, the CLI, the tests and the benchmark: in no image.
+DEV_ONLY_PACKAGES = ("devstack", "client", "bench", "tests")
+
+
+def image_modules(dockerfile: Path) -> dict[str, Path]:
+    """The project's Python modules an image holds, by the dotted name its code imports them
+    by, read from the Dockerfile's COPY lines: a copied folder is the package named like the
+    folder it lands in (``COPY lambda_image/inference/ ${LAMBDA_TASK_ROOT}/inference/``)."""
+    patterns = dockerignore_patterns()
+    modules: dict[str, Path] = {}
+    for instruction, arguments in dockerfile_instructions(dockerfile):
+        if instruction != "COPY":
+            continue
+        *sources, destination = [a for a in shlex.split(arguments) if not a.startswith("--")]
+        for source in sources:
+            folder = ROOT / source
+            if not folder.is_dir():
+                continue
+            package = destination.rstrip("/").rsplit("/", 1)[-1]
+            for path in sorted(folder.rglob("*.py")):
+                relative = path.relative_to(ROOT).as_posix()
+                if is_dockerignored(relative, patterns):
+                    continue
+                parts = [package, *path.relative_to(folder).with_suffix("").parts]
+                if parts[-1] == "__init__":
+                    parts.pop()
+                modules[".".join(parts)] = path
+    return modules
+
+
+def project_imports(path: Path) -> set[str]:
+    """The project modules a file imports anywhere in it (a function's import runs too, when
+    that function does), as dotted names."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in names if name.split(".")[0] in PROJECT_PACKAGES}

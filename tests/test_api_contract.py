@@ -17,8 +17,8 @@ from openapi_spec_validator import validate
 
 from divescore.jobs import Stage
 from divescore.settings import MB, MIB
-from presign_service import create_app as create_presign_app
-from score_service import create_app as create_score_app
+from services.jobs_api import create_app as create_presign_app
+from services.status_api import create_app as create_score_app
 from tests import openapi_contract
 from tests.api_support import ALLOWED_ORIGIN, bootstrapped_settings, serve_with_gunicorn, store_for
 from tests.helpers import ROOT
@@ -47,8 +47,8 @@ def contract_settings(emulator):
 @pytest.fixture(scope="module")
 def services(contract_settings, emulator, tmp_path_factory):
     logs = tmp_path_factory.mktemp("service-logs")
-    with serve_with_gunicorn("presign_service", contract_settings, emulator.env, logs) as presign, \
-            serve_with_gunicorn("score_service", contract_settings, emulator.env, logs) as score:
+    with serve_with_gunicorn("jobs_api", contract_settings, emulator.env, logs) as presign, \
+            serve_with_gunicorn("status_api", contract_settings, emulator.env, logs) as score:
         yield Services(presign=presign.url, score=score.url, logs=[presign.log, score.log])
 
 
@@ -82,7 +82,7 @@ def test_the_documented_file_name_pattern_refuses_what_the_service_refuses():
     import re
     import unicodedata
 
-    from presign_service.uploads import FORBIDDEN_CATEGORIES
+    from services.jobs_api.uploads import FORBIDDEN_CATEGORIES
 
     pattern = re.compile(openapi_contract.spec()["components"]["schemas"]["NewJob"]["properties"]["filename"]
                          ["pattern"])

@@ -3,7 +3,7 @@
 import json
 
 from divescore import aws
-from divescore.bootstrap import bootstrap
+from standins.bootstrap import bootstrap
 
 
 def snapshot(settings):

@@ -1,4 +1,4 @@
-"""Webhook URLs and signatures (divescore.callbacks), without a stack."""
+"""Webhook URLs and signatures (divescore.webhooks), without a stack."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import trustme
 from standardwebhooks.webhooks import Webhook
 
 from divescore import errors
-from divescore.callbacks import Refused, addresses, check_url, deliver, new_secret, signer
 from divescore.settings import load
+from divescore.webhooks import Refused, addresses, check_url, deliver, new_secret, signer
 from tests.helpers import WebhookReceiver
 
 STRICT = load({})

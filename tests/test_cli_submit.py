@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from divescore.client.api import ApiClient
-from divescore.client.report import UNTRAINED_NOTE
+from client.api import ApiClient
+from client.report import UNTRAINED_NOTE
 from tests.stack_support import small_clip
 from tests.videos import make_large_video, make_random_bytes, make_video
 
@@ -41,7 +41,7 @@ def divescore(stack, *args: str, settings_from_env: bool = False) -> subprocess.
         flags = []
     else:
         flags = ["--presign-url", stack.presign_url, "--score-url", stack.score_url]
-    return subprocess.run([sys.executable, "-m", "divescore.cli", *args, *flags], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "client.cli", *args, *flags], env=env, capture_output=True,
                           text=True, timeout=600, check=False)
 
 

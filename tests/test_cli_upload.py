@@ -12,7 +12,7 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from divescore.client.upload import UploadFailed, put_parts
+from client.upload import UploadFailed, put_parts
 from tests.helpers import free_port
 
 PART = 64 * 1024

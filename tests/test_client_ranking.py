@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from divescore.client.ranking import CSV_COLUMNS, format_table, number_text, rank, write_csv
+from client.ranking import CSV_COLUMNS, format_table, number_text, rank, write_csv
 
 
 def scored(job_id: str, score: float) -> dict:

@@ -15,7 +15,7 @@ from tests.helpers import ROOT, descendants, free_port, pid_alive, wait_until
 def run_devstack(env_overrides, timeout=30):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIVESCORE_")}
     env.update(env_overrides)
-    return subprocess.run([sys.executable, "-m", "divescore.devstack"], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "devstack.run"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 

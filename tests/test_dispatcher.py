@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from divescore import aws, dispatcher
+from divescore import aws
+from standins import dispatcher
 from tests.helpers import Runtime, wait_until
 
 FUNCTIONS = Path(__file__).parent / "functions"
@@ -85,7 +86,7 @@ def test_an_upload_becomes_exactly_one_invocation_shaped_like_lambdas(settings, 
 
 def test_a_failing_invocation_is_retried_then_dead_lettered(settings, recorder, run_dispatcher):
     settings = dataclasses.replace(settings, function_timeout_seconds=1, visibility_timeout_seconds=2)
-    from divescore.bootstrap import ensure_queues
+    from standins.bootstrap import ensure_queues
     ensure_queues(settings)  # the short visibility timeout reaches the queue
     runtime, record = recorder(fail=True)
     run_dispatcher(settings, runtime.invoke_url)

@@ -10,12 +10,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from inference import detect, entry, packets
-from inference.scorer import choose_window, load_scorer
-from inference.video import READ_BUFFER_BYTES, RunReader, VideoLimits, probe
 
 from bench import synthetic_dive
 from divescore.settings import load
+from inference import detect, entry, packets
+from inference.scorer import choose_window, load_scorer
+from inference.video import READ_BUFFER_BYTES, RunReader, VideoLimits, probe
 from tests import videos
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,7 +31,7 @@ def test_every_object_created_kind_counts_and_nothing_else():
     kinds = ["ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:CompleteMultipartUpload",
              "ObjectCreated:Copy", "ObjectRemoved:Delete"]
     event["Records"] = [{**event["Records"][0], "eventName": kind} for kind in kinds]
-    # a copy is how "score from here" gives a new job its video (presign_service.uploads.rescore)
+    # a copy is how "score from here" gives a new job its video (services.jobs_api.uploads.rescore)
     assert [u.event_name for u in uploads_in_s3_event(event)] == kinds[:4]
 
 

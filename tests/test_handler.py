@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from inference import errors
-from inference.scorer import load_scorer
-from inference.worker import Outcome, Services, handle_event, process_upload
 
 from divescore import aws
-from divescore.dispatcher import lambda_sqs_event
 from divescore.events import Upload
 from divescore.jobs import JobStore, Status, new_job_id
 from divescore.settings import load
+from inference import errors
+from inference.scorer import load_scorer
+from inference.worker import Outcome, Services, handle_event, process_upload
+from standins.dispatcher import lambda_sqs_event
 from tests import videos
 from tests.helpers import isolated_settings
 
@@ -55,7 +55,7 @@ def clip(tmp_path_factory):
 
 
 def submit(services: Services, path: Path, declared_size: int | None = None, upload: bool = True) -> str:
-    """A job as presign_service makes it, and its upload landing in the bucket."""
+    """A job as services.jobs_api makes it, and its upload landing in the bucket."""
     settings, job_id = services.settings, new_job_id()
     size = path.stat().st_size if declared_size is None else declared_size
     services.store.create(job_id=job_id, filename=path.name, content_type="video/mp4", size=size,

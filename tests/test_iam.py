@@ -12,9 +12,9 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from divescore import principals
+from devstack.iam import principals
+from devstack.iam.policies import PRINCIPALS, PolicyError, function_statements, load_template, policy_for
 from divescore.jobs import JobStore, Status, new_job_id
-from divescore.policies import PRINCIPALS, PolicyError, function_statements, load_template, policy_for
 from divescore.settings import load
 from tests.helpers import ROOT, Emulator
 
@@ -268,14 +268,14 @@ def test_the_docs_list_what_each_process_runs_with():
 
 
 def test_each_process_starts_as_its_principal_and_with_iam_off_as_it_is():
-    from divescore.devstack import iam_label, processes
+    from devstack.run import iam_label, processes
 
     enforced = processes(load({}, credentials_dir="/keys"))
     for name, principal in (("presign", "presign"), ("score", "score"), ("function-0", "function"),
                             ("dispatcher", "dispatcher")):
-        assert f"-m divescore.principals exec {principal} -- " in enforced[name][0], name
-    assert "divescore.principals" not in enforced["web"][0] + enforced["emulator"][0]
+        assert f"-m devstack.iam.principals exec {principal} -- " in enforced[name][0], name
+    assert "devstack.iam.principals" not in enforced["web"][0] + enforced["emulator"][0]
     off = load({}, iam="off")
-    assert not any("divescore.principals" in command for command, _, _ in processes(off).values())
+    assert not any("devstack.iam.principals" in command for command, _, _ in processes(off).values())
     assert iam_label(off).startswith("OFF")
     assert iam_label(load({})).startswith("enforced")

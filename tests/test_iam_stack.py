@@ -8,7 +8,7 @@ import pytest
 import requests
 import yaml
 
-from divescore.policies import load_template
+from devstack.iam.policies import load_template
 from tests.helpers import wait_until
 from tests.stack_support import (
     create_job,

@@ -14,11 +14,11 @@ from datetime import datetime
 
 import pytest
 import requests
+from standardwebhooks.webhooks import Webhook
+
 from inference.preprocess import CLIPS
 from inference.scorer import CLIP_BATCH
 from inference.worker import OPEN_SHARE
-from standardwebhooks.webhooks import Webhook
-
 from tests.api_support import serve_with_gunicorn
 from tests.conftest import STACK_SETTINGS
 from tests.helpers import Stack, WebhookReceiver, free_port, wait_until
@@ -215,7 +215,7 @@ def test_reading_a_job_makes_no_write(stack, tmp_path):
     proxy = RecordingProxy(stack.emulator_url)
     try:
         env = {**stack.env_as("score"), "AWS_ENDPOINT_URL": proxy.url}  # the score role's key
-        with serve_with_gunicorn("score_service", stack.settings, env, tmp_path) as score:
+        with serve_with_gunicorn("status_api", stack.settings, env, tmp_path) as score:
             # WHEN each is read, plainly and with a long poll
             for job_id in (waiting, done):
                 assert requests.get(f"{score.url}/v1/jobs/{job_id}", timeout=30).status_code == 200

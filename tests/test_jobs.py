@@ -6,7 +6,7 @@ import pytest
 
 from divescore import aws
 from divescore.jobs import TRANSITIONS, JobFinal, JobStore, Stage, Status, new_job_id
-from divescore.sweep import sweep
+from services.sweep.sweep import sweep
 
 
 @pytest.fixture

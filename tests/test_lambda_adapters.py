@@ -10,9 +10,9 @@ import time
 import pytest
 
 from divescore.jobs import Stage, new_job_id
-from divescore.lambda_adapter import wrap
-from presign_service import create_app as create_presign
-from score_service import create_app as create_score
+from services.jobs_api import create_app as create_presign
+from services.lambda_adapter import wrap
+from services.status_api import create_app as create_score
 from tests.api_support import ALLOWED_ORIGIN, bootstrapped_settings, http_api_event, store_for
 
 
@@ -52,8 +52,8 @@ def test_the_handlers_the_template_names_are_these_adapters():
     from tests.static_support import load_template
 
     resources = load_template()["Resources"]
-    assert resources["PresignFunction"]["Properties"]["Handler"] == "presign_service.aws_lambda.handler"
-    assert resources["ScoreFunction"]["Properties"]["Handler"] == "score_service.aws_lambda.handler"
+    assert resources["PresignFunction"]["Properties"]["Handler"] == "services.jobs_api.aws_lambda.handler"
+    assert resources["ScoreFunction"]["Properties"]["Handler"] == "services.status_api.aws_lambda.handler"
 
 
 def test_score_answers_a_job_with_its_etag_and_the_gateways_request_id(score, store, api_settings):

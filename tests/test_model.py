@@ -5,11 +5,11 @@ import json
 
 import pytest
 import torch
+
+from divescore.settings import load
 from inference import weights as weights_module
 from inference.model import BACKBONE_MEMORY_FORMAT, C3DAVG, PARTS, SportsC3D, build_model
 from inference.weights import FILE_PATTERNS, WeightsError, checkpoint_weights, generated_weights, resolve
-
-from divescore.settings import load
 
 SEED = 7
 

@@ -8,14 +8,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from inference import errors, precision, preprocess
+
+from bench import precision
+from divescore.jobs import Stage
+from divescore.settings import load
+from inference import errors, preprocess
 from inference.gate import DIVING_CLASS, DiveGate
 from inference.model import SportsC3D, build_model
 from inference.scorer import Scorer, dtype_of, load_scorer
 from inference.video import VideoLimits, read_frames
-
-from divescore.jobs import Stage
-from divescore.settings import load
 from tests import videos
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,7 +149,7 @@ def test_the_dive_gate_passes_a_dive():
 
 
 def test_the_predict_command_scores_a_local_file(monkeypatch, capsys, video_17, tmp_path):
-    from divescore.cli import main
+    from client.cli import main
 
     monkeypatch.setenv("DIVESCORE_CACHE_DIR", str(ROOT / ".cache" / "weights"))
     monkeypatch.setenv("DIVESCORE_MODEL_DTYPE", "float32")

@@ -15,9 +15,10 @@ import pytest
 from tests.helpers import ROOT
 
 # What the wheel is built from (pyproject.toml's packages and package-dir).
-SOURCES = ("pyproject.toml", "README.md", "divescore", "presign_service", "score_service", "web",
+SOURCES = ("pyproject.toml", "README.md", "divescore", "services", "standins", "devstack", "client", "web",
            "lambda_image/inference")
-PACKAGES = ("divescore", "divescore.client", "divescore.web", "presign_service", "score_service", "inference")
+PACKAGES = ("divescore", "services", "services.jobs_api", "services.status_api", "services.sweep", "services.notifier",
+            "inference", "standins", "standins.web", "devstack", "devstack.iam", "client")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_every_package_imports_from_the_wheel_and_the_page_is_served(installed, 
         f"for name in {PACKAGES!r}:\n"
         "    module = importlib.import_module(name)\n"
         "    print(name, pathlib.Path(module.__path__[0]).resolve())\n"
-        "from divescore.webpage import create_app\n"
+        "from standins.webpage import create_app\n"
         "page = create_app().test_client().get('/')\n"
         "assert page.status_code == 200 and b'<html' in page.data.lower(), page.status_code\n"
     )

@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from inference import filmstrip, preprocess
 from inference.preprocess import CLIP_FRAMES, CLIPS, RESIZE_WH, plan_clips
 from inference.video import read_frames
-from PIL import Image
-
 from tests import videos
 
 

@@ -1,4 +1,4 @@
-"""presign_service against a real moto server: jobs, pre-signed POST and multipart uploads,
+"""services.jobs_api against a real moto server: jobs, pre-signed POST and multipart uploads,
 validation, the key that no client input can move, CORS, JSON errors, the Lambda adapter."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import requests
 
 from divescore import aws
 from divescore.jobs import is_job_id, new_job_id
-from divescore.lambda_adapter import wrap
 from divescore.settings import MIB
-from presign_service import create_app
-from presign_service.uploads import part_count
+from services.jobs_api import create_app
+from services.jobs_api.uploads import part_count
+from services.lambda_adapter import wrap
 from tests.api_support import ALLOWED_ORIGIN, bootstrapped_settings, http_api_event, serve_in_thread, store_for
 
 VIDEO = "video/mp4"

@@ -189,7 +189,7 @@ def test_two_events_for_one_multipart_upload_are_scored_once(faulty, tmp_path):
 
 def test_workers_claiming_one_job_at_the_same_moment_never_both_win(faulty):
     """Eight workers claim each job at once, through the stack's emulator: exactly one wins.
-    (moto alone lets two conditional writes at once both pass; divescore.emulator locks them.)"""
+    (moto alone lets two conditional writes at once both pass; devstack.emulator locks them.)"""
     stores = [JobStore(faulty.resource("dynamodb").Table(faulty.settings.table)) for _ in range(8)]  # one per thread
     for _ in range(20):
         job_id = new_job_id()
@@ -351,7 +351,7 @@ def test_an_emulator_restart_between_upload_and_processing_loses_the_job_visibly
         assert refused.status_code == 500, refused.text
         assert refused.json()["error"]["code"] == "internal_error"
         assert "ResourceNotFound" not in refused.text and "Traceback" not in refused.text
-        bootstrap = subprocess.run([sys.executable, "-m", "divescore.bootstrap"], cwd=ROOT, capture_output=True,
+        bootstrap = subprocess.run([sys.executable, "-m", "standins.bootstrap"], cwd=ROOT, capture_output=True,
                                    text=True, env={**os.environ, **stack.env}, timeout=120, check=False)
         assert bootstrap.returncode == 0, bootstrap.stderr
 

@@ -1,4 +1,4 @@
-"""score_service against a real moto server: public fields only, one 404 for every missing
+"""services.status_api against a real moto server: public fields only, one 404 for every missing
 job, reads that never write, filmstrip URLs, ETags, and the long-poll."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import requests
 
 from divescore import aws
 from divescore.jobs import PUBLIC_FIELDS, JobStore, Stage, new_job_id
-from score_service import create_app
-from score_service.waiting import Snapshot, wait_for_change
+from services.status_api import create_app
+from services.status_api.waiting import Snapshot, wait_for_change
 from tests.api_support import ALLOWED_ORIGIN, bootstrapped_settings, serve_in_thread, store_for
 
 INTERNAL_FIELDS = ("key", "upload_id", "claim", "lease_expires_at", "attempts", "filmstrip_key")

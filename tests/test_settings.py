@@ -58,7 +58,7 @@ def test_docs_list_every_setting_as_the_code_defines_it(capsys):
     import argparse
     from pathlib import Path
 
-    from divescore.settings_cli import add_arguments, run
+    from client.settings_command import add_arguments, run
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -69,8 +69,8 @@ def test_docs_list_every_setting_as_the_code_defines_it(capsys):
 
 
 @pytest.mark.parametrize("program", [
-    ["divescore.bootstrap"], ["divescore.dispatcher"], ["divescore.serving", "presign_service"], ["divescore.webpage"],
-    ["divescore.sweep"], ["divescore.callbacks"], ["divescore.policies", "score"],
+    ["standins.bootstrap"], ["standins.dispatcher"], ["standins.serving", "jobs_api"], ["standins.webpage"],
+    ["services.sweep"], ["services.notifier"], ["devstack.iam.policies", "score"],
 ])
 def test_every_program_stops_on_a_bad_setting_with_one_line_and_status_2(program):
     import os

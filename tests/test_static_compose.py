@@ -90,7 +90,7 @@ def test_localstack_runs_only_the_services_we_use_and_has_a_health_check(service
 
 def test_start_order_waits_for_health_and_for_the_bootstrap(services):
     assert services["bootstrap"]["depends_on"]["localstack"]["condition"] == "service_healthy"
-    assert services["bootstrap"]["command"] == ["python", "-m", "divescore.bootstrap"]
+    assert services["bootstrap"]["command"] == ["python", "-m", "standins.bootstrap"]
     for name in ("inference", "dispatcher", "sweep", "notifier", "presign", "score"):
         assert services[name]["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully", (
             name
@@ -161,13 +161,13 @@ def test_browser_facing_addresses_are_the_host_ports(services):
 
 
 def test_http_services_start_as_divescore_serving_defines_them_where_they_are_published(services):
-    """One definition of how a service runs: compose names the service, divescore.serving the
+    """One definition of how a service runs: compose names the service, standins.serving the
     gunicorn command line (as for the native stack and the tests)."""
-    from divescore.serving import SERVICES, gunicorn_command
+    from standins.serving import SERVICES, gunicorn_command
 
-    for name, service, port in (("presign", "presign_service", 8001), ("score", "score_service", 8002),
+    for name, service, port in (("presign", "jobs_api", 8001), ("score", "status_api", 8002),
                                 ("web", "webpage", 8000)):
-        assert services[name]["command"] == ["python", "-m", "divescore.serving", service], name
+        assert services[name]["command"] == ["python", "-m", "standins.serving", service], name
         command = gunicorn_command(service, service_settings(services[name]))
         assert command[command.index("--bind") + 1] == f"0.0.0.0:{port}", name
         module, _, attribute = SERVICES[service].app.partition(":")
@@ -179,8 +179,8 @@ def test_http_services_start_as_divescore_serving_defines_them_where_they_are_pu
 
 def test_dispatcher_invokes_the_inference_container(services):
     settings = service_settings(services["dispatcher"])
-    assert services["dispatcher"]["command"] == ["python", "-m", "divescore.dispatcher"]
-    assert module_file("divescore.dispatcher").is_file()
+    assert services["dispatcher"]["command"] == ["python", "-m", "standins.dispatcher"]
+    assert module_file("standins.dispatcher").is_file()
     [url] = settings.runtime_invoke_urls
     parts = urlsplit(url)
     assert (parts.hostname, parts.port) == ("inference", 8080)

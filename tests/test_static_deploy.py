@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from divescore.settings import Settings
-from divescore.webpage import page_config
+from standins.webpage import page_config
 from tests.static_support import ROOT
 
 DEPLOY = ROOT / "scripts" / "deploy.sh"

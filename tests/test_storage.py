@@ -3,12 +3,12 @@ from the file, a small part of its bytes, and storage errors kept apart from bad
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from inference import entry, errors, preprocess
-from inference.storage import RangedObject
-from inference.video import VideoLimits, probe, read_runs, runs_of
 
 from bench import synthetic_dive
 from divescore import aws
+from inference import entry, errors, preprocess
+from inference.storage import RangedObject
+from inference.video import VideoLimits, probe, read_runs, runs_of
 from tests import videos
 
 LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)

@@ -3,9 +3,9 @@
 import cv2
 import numpy as np
 import pytest
+
 from inference import errors
 from inference.video import VideoLimits, probe, read_frames
-
 from tests import videos
 
 LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+
 from inference import preprocess, video
 from inference.video import ReadStats, RunReader, VideoLimits, open_video, probe, read_runs, runs_of
-
 from tests import videos
 
 LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)

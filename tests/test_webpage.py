@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from divescore import settings as settings_module
-from divescore.webpage import WEB_DIR, create_app
+from standins.webpage import WEB_DIR, create_app
 from tests.helpers import free_port, wait_until
 
 SETTINGS = settings_module.load(
@@ -92,7 +92,7 @@ def test_python_m_divescore_webpage_serves_the_page_with_settings_from_the_envir
     }
     base = f"http://127.0.0.1:{port}"
     with open(tmp_path / "webpage.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "divescore.webpage"], env=env, stdout=log,
+        process = subprocess.Popen([sys.executable, "-m", "standins.webpage"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_until(lambda: _answers(f"{base}/healthz") or process.poll() is not None, 30, what="the web page")
@@ -108,7 +108,7 @@ def test_python_m_divescore_webpage_serves_the_page_with_settings_from_the_envir
 
 
 def test_a_bad_setting_stops_the_server_with_its_name():
-    result = subprocess.run([sys.executable, "-m", "divescore.webpage"], env={"DIVESCORE_WEB_PORT": "web"},
+    result = subprocess.run([sys.executable, "-m", "standins.webpage"], env={"DIVESCORE_WEB_PORT": "web"},
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert "DIVESCORE_WEB_PORT" in result.stderr

@@ -2,6 +2,7 @@
 entry, clips 6 x 16 from its start) and the whole-video fallback."""
 
 import pytest
+
 from inference import preprocess
 from inference.window import SAMPLE_FRAMES, TRAINING_FPS, ending_at, whole
 

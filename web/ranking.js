@@ -1,5 +1,5 @@
 // The competition view: videos ranked by score, and the same as CSV. The command line writes
-// the same columns and numbers (divescore/client/ranking.py).
+// the same columns and numbers (client/ranking.py).
 
 export const CSV_COLUMNS = ["rank", "file", "score", "status", "job_id", "error_code", "error_message"];
 

@@ -234,7 +234,7 @@ def _score_upload(job: dict, upload: Upload, services: Services, progress: _Prog
         "model": services.scorer.model_info,
         "video": result.video.as_dict(),
         "window": result.window.as_dict(),
-        # Internal: score_service serves it as a short-lived pre-signed GET URL.
+        # Internal: services.status_api serves it as a short-lived pre-signed GET URL.
         "filmstrip_key": filmstrip.upload(services.s3, settings, job["job_id"], result.filmstrip),
     }
     if result.dive_probability is not None:

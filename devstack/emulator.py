@@ -1,0 +1,154 @@
+"""The native stack's AWS emulator: moto's server, with pre-signed URL signatures kept out of
+its request log, and with the few places where moto behaves unlike AWS in a way the stack
+would notice made to behave like it (atomic conditional writes, ``NoSuchUpload``, ranged GETs
+that read only their range; the IAM ones are in :mod:`devstack.iam.enforce`).
+
+Browsers send the pre-signed URLs they were given (part uploads, filmstrip downloads) to the
+emulator, and Werkzeug logs each request line, query string included. A signature in a log
+is a usable URL for whoever reads the log until it expires, so it is replaced there.
+
+    python -m devstack.emulator -H 127.0.0.1 -p 5000
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import sys
+import threading
+
+# SigV4 query signatures (X-Amz-Signature=...), SigV2 ones (Signature=...) and session tokens.
+_SECRET_PARAMETER = re.compile(r"((?:X-Amz-Signature|Signature|X-Amz-Security-Token)=)[^&\s\"]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return _SECRET_PARAMETER.sub(r"\1REDACTED", text)
+
+
+class RedactSignatures(logging.Filter):
+    """Rewrites a log record whose message holds a signed query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def serialize_dynamodb_writes() -> None:
+    """Make moto's DynamoDB writes atomic, as DynamoDB's are.
+
+    moto checks a write's condition and then applies the write in separate steps, and its
+    server handles requests on threads: two conditional writes at once could both pass their
+    condition (two workers both claiming one job). One lock around each write closes that gap.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        @functools.wraps(original)
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+
+
+def answer_no_such_upload() -> None:
+    """Completing an upload that is gone (completed or aborted) is S3's ``NoSuchUpload``, not
+    moto's 500: services.jobs_api tells a repeated completion from a failed one by it."""
+    from moto.s3.exceptions import NoSuchUpload
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.complete_multipart_upload
+
+    @functools.wraps(original)
+    def complete(self, bucket_name, multipart_id, body):
+        if multipart_id not in self.get_bucket(bucket_name).multiparts:
+            raise NoSuchUpload(multipart_id)
+        return original(self, bucket_name, multipart_id, body)
+
+    S3Backend.complete_multipart_upload = complete
+
+
+# A ranged GET the patch below serves: one range with a first byte (``bytes=0-99``, ``bytes=100-``).
+_SINGLE_RANGE = re.compile(r"bytes=(\d+)-(\d*)")
+
+
+class _StoredBytes:
+    """An object's bytes in moto's store, read only where sliced."""
+
+    def __init__(self, key):
+        self._key = key
+
+    def __len__(self) -> int:
+        return self._key.size
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(len(self))
+        with self._key.lock:
+            self._key._value_buffer.seek(start)
+            return self._key._value_buffer.read(max(0, stop - start))
+
+
+class _RangedKey:
+    """A stored object whose ``value`` is read lazily; everything else is the object's."""
+
+    def __init__(self, key):
+        self._key = key
+
+    def __getattr__(self, name):
+        return getattr(self._key, name)
+
+    @property
+    def value(self) -> _StoredBytes:
+        return _StoredBytes(self._key)
+
+
+def serve_ranges_from_storage() -> None:
+    """Answer a ranged GET by reading only its range, as S3 does.
+
+    moto reads the whole object for every GET and then slices out the range: the function reads
+    a 200 MB upload in 1 MiB ranges, so each of them copied 200 MB in the emulator, which took
+    the function's cores and made every read cost what the object's size costs, nothing like S3.
+    """
+    from moto.s3.responses import S3Response
+
+    original = S3Response.get_object
+
+    @functools.wraps(original)
+    def get_object(self):
+        wanted = _SINGLE_RANGE.fullmatch(self.headers.get("range") or "")
+        if wanted and (not wanted[2] or int(wanted[2]) >= int(wanted[1])):
+            get_key = self._get_key  # a response object serves one request: this is its own
+
+            def ranged_key(*args, **kwargs):
+                key, not_modified = get_key(*args, **kwargs)
+                return _RangedKey(key), not_modified
+
+            self._get_key = ranged_key
+        return original(self)
+
+    S3Response.get_object = get_object
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.getLogger("werkzeug").addFilter(RedactSignatures())
+    serialize_dynamodb_writes()
+    answer_no_such_upload()
+    serve_ranges_from_storage()
+    from devstack.iam import enforce as emulator_auth
+
+    emulator_auth.install()
+    # Imported here: moto belongs to the native stack only, not to the images that carry this package.
+    from moto.server import main as moto_main
+
+    moto_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

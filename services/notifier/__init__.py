@@ -1,0 +1,1 @@
+"""The notifier: each ended job's webhook, delivered from the callbacks queue."""
