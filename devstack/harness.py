@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+from devstack.holds import HOLD_DIR_ENV, Holds
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 OUTPUT = ROOT / "test-output"  # each process's log
@@ -98,7 +100,7 @@ class Stack:
     STARTED = re.compile(r"system\s*\|\s*(\S+) started \(pid=(\d+)\)")
 
     def __init__(self, overrides: dict[str, str] | None = None, without: tuple[str, ...] = (),
-                 runtimes: int = 1, timeout: float = 180):
+                 runtimes: int = 1, timeout: float = 180, holds: bool = False):
         emulator, web, presign, score = free_ports(4)
         runtime_ports = free_ports(runtimes, consecutive=True)
         self.env_overrides = {
@@ -113,6 +115,10 @@ class Stack:
             "DIVESCORE_CREDENTIALS_DIR": tempfile.mkdtemp(prefix="divescore-test-keys-"),
             **(overrides or {}),
         }
+        # With holds, a test can stop the function at a point of a job's work (devstack.holds).
+        self.holds = Holds(tempfile.mkdtemp(prefix="divescore-holds-")) if holds else None
+        if self.holds:
+            self.env_overrides[HOLD_DIR_ENV] = str(self.holds.root)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
         env.update(self.env_overrides)
         self.process_env = env
@@ -200,6 +206,8 @@ class Stack:
         )
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 20) -> int:
+        if self.holds:
+            self.holds.release_all()
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import requests
 
+from devstack.holds import HOLD_DIR_ENV
 from devstack.iam import principals
 from divescore.settings import Settings, SettingsError, env_name, load
 from standins import bootstrap
@@ -37,6 +38,8 @@ from standins.serving import gunicorn_command
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_ROOT = ROOT / "lambda_image"
 HANDLER = "inference.handler.handler"
+# The same function with test holds (devstack.holds), when the stack is given a hold folder.
+HOLDING_HANDLER = "devstack.holding_function.handler"
 BIN = Path(sys.executable).parent
 
 
@@ -103,6 +106,10 @@ def as_principal(settings: Settings, principal: str, command: str) -> str:
     return shlex.join([sys.executable, "-m", "devstack.iam.principals", "exec", principal, "--"]) + " " + command
 
 
+def function_handler(env: dict[str, str]) -> str:
+    return HOLDING_HANDLER if env.get(HOLD_DIR_ENV) else HANDLER
+
+
 def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str, str], str | None]]:
     """name → (command, environment, working directory) of every process of the stack."""
     env = child_env(settings, environ)
@@ -122,7 +129,7 @@ def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str
         table[f"function-{i}"] = (
             as_principal(settings, "function", shlex.join([
                 str(rie), "--runtime-interface-emulator-address", address, "--runtime-api-address", runtime_api,
-                sys.executable, "-m", "awslambdaric", HANDLER,
+                sys.executable, "-m", "awslambdaric", function_handler(env),
             ])),
             function_env(settings, env),
             str(FUNCTION_ROOT),
@@ -233,7 +240,9 @@ def prepare_and_announce(settings: Settings, env: dict[str, str], skip: set[str]
         failed.set()
         os.kill(os.getpid(), 15)
         return
-    print(
+    # One write call: honcho's thread prints the processes' lines to the same stream, and
+    # print() writes its text and its newline apart, so a line could land between them.
+    sys.stdout.write(
         "\n"
         f"  divescore is running (native stack)\n"
         f"  web page      http://{settings.host}:{settings.web_port}/\n"
@@ -245,9 +254,9 @@ def prepare_and_announce(settings: Settings, env: dict[str, str], skip: set[str]
         f"  IAM           {iam_label(settings)}\n"
         f"  model         {model_label(settings)}\n"
         "  Ctrl-C stops everything.\n"
-        "divescore ready",
-        flush=True,
+        "divescore ready\n"
     )
+    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

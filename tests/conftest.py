@@ -43,7 +43,7 @@ def settings(emulator):
 @pytest.fixture(scope="session")
 def stack():
     """The whole native stack (`make run`), started once for the session."""
-    s = Stack(STACK_SETTINGS)
+    s = Stack(STACK_SETTINGS, holds=True)
     yield s
     s.stop()
 

@@ -21,7 +21,8 @@ from urllib.parse import unquote_plus
 import cv2
 import requests
 
-from devstack.run import FUNCTION_ROOT, HANDLER, function_env
+from devstack.holds import HOLD_DIR_ENV
+from devstack.run import FUNCTION_ROOT, function_env, function_handler
 from tests.helpers import BIN, OUTPUT, ROOT, descendants, free_port, pid_alive, wait_until
 from tests.videos import frame
 
@@ -216,13 +217,16 @@ class OwnRuntime:
 
     def __init__(self, stack, port: int, extra_env: dict[str, str]):
         base = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
-        env = function_env(stack.settings, {**base, **stack.env_as("function"), "PYTHONUNBUFFERED": "1", **extra_env})
+        holds = {HOLD_DIR_ENV: str(stack.holds.root)} if stack.holds else {}
+        env = function_env(stack.settings, {**base, **stack.env_as("function"), "PYTHONUNBUFFERED": "1", **holds,
+                                            **extra_env})
         OUTPUT.mkdir(exist_ok=True)
         self.log_path = OUTPUT / f"own-runtime-{port}.log"
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [str(BIN / "aws-lambda-rie"), "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
-             "--runtime-api-address", f"127.0.0.1:{free_port()}", sys.executable, "-m", "awslambdaric", HANDLER],
+             "--runtime-api-address", f"127.0.0.1:{free_port()}", sys.executable, "-m", "awslambdaric",
+             function_handler(env)],
             cwd=FUNCTION_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_until(lambda: _listening(port), 20, what="the runtime interface emulator")

@@ -3,8 +3,10 @@ messages in flight, events delivered twice, the table unreachable, a poison mess
 emulator restarted. Whatever happens, every job ends ``succeeded`` or ``failed`` with a
 reason, none is scored twice and none is lost.
 
-The stacks here run with short timeouts (function 15 s, visibility 20 s, 2 receives before
-the dead-letter queue) so that retries come back within the test.
+The stacks here run with short timeouts (function 30 s, visibility 35 s, 2 receives before
+the dead-letter queue) so that retries come back within the test; 30 s holds a cold start and
+six clips on one thread of a machine whose other core is busy. Work a test interrupts is held
+at a known point (devstack.holds), never raced.
 """
 
 from __future__ import annotations
@@ -45,18 +47,17 @@ from tests.stack_support import (
     submit,
     upload_parts,
     wait_final,
-    wait_status,
 )
 
 pytestmark = pytest.mark.stack
 
 FAULT_SETTINGS = {
     **STACK_SETTINGS,
-    "DIVESCORE_FUNCTION_TIMEOUT_SECONDS": "15",
-    "DIVESCORE_VISIBILITY_TIMEOUT_SECONDS": "20",
+    "DIVESCORE_FUNCTION_TIMEOUT_SECONDS": "30",
+    "DIVESCORE_VISIBILITY_TIMEOUT_SECONDS": "35",
     "DIVESCORE_MAX_RECEIVE_COUNT": "2",
 }
-RETRY_WAIT = 120  # a retry comes back after the 20 s visibility timeout, plus a cold start on a busy machine
+RETRY_WAIT = 120  # a retry comes back after the 35 s visibility timeout, plus a cold start on a busy machine
 
 
 def drained(stack) -> bool:
@@ -68,15 +69,13 @@ def dead_lettered(stack, key: str) -> bool:
 
 
 def short_video(tmp_path, name="dive.mp4", offset=0):
-    """18 frames: three distinct clips, a second or two of work, enough to be caught in the
-    middle, and well within the 15 s function timeout on a busy machine."""
+    """18 frames: three distinct clips, a second or two of work."""
     return small_clip(tmp_path / name, frames=18, offset=offset)
 
 
 def video_to_kill(tmp_path, offset=0):
-    """96 frames: six distinct clips, so the work outlasts the time the test takes to find and
-    kill the runtime that claimed it (on a quiet machine the three clips of ``short_video``
-    were done first), and still well within the 15 s function timeout."""
+    """96 frames: six distinct clips in two batches, so a hold after the first batch is in the
+    middle of inference."""
     return small_clip(tmp_path / "kill.mp4", frames=96, offset=offset)
 
 
@@ -84,7 +83,7 @@ def video_to_kill(tmp_path, offset=0):
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory):
-    stack = Stack(FAULT_SETTINGS, runtimes=2)
+    stack = Stack(FAULT_SETTINGS, runtimes=2, holds=True)
     yield stack
     stack.stop()
 
@@ -97,36 +96,20 @@ def poison(faulty):
     return send(faulty, body)
 
 
-def kill_when_claimed(stack, job_id: str, attempt: int, runtimes: int = 2) -> str:
-    """Wait for claim number ``attempt`` of the job, then SIGKILL the runtime that made it
-    while it works. Returns the runtime's name."""
-    wait_until(lambda: stack.store.get(job_id)["attempts"] >= attempt or None, RETRY_WAIT, interval=0.02,
-               what=f"claim {attempt}")
-    claims = wait_until(lambda: (found := claims_of(stack, job_id, runtimes)) and len(found) >= attempt and found,
-                        30, what=f"claim {attempt} in the function's log")
-    holder = _newest(stack, job_id, claims, runtimes)
-    kill_runtime(stack.pids[holder])
-    job = stack.store.get(job_id)
-    assert job["status"] == "processing" and job["attempts"] == attempt, f"the job finished before the kill: {job}"
-    return holder
-
-
-def _newest(stack, job_id, claims, runtimes):
-    """The runtime whose claim of the job is the latest (by the log records' timestamps)."""
-    latest = None
-    for i in range(runtimes):
-        for record in function_records(stack, f"function-{i}"):
-            claimed = record.get("job_id") == job_id and str(record.get("message", "")).startswith("claimed")
-            if claimed and (latest is None or record["timestamp"] >= latest[0]):
-                latest = (record["timestamp"], f"function-{i}")
-    assert latest and latest[1] in claims
-    return latest[1]
+def kill_held(hold) -> None:
+    """SIGKILL the runtime holding at ``hold``: inside an invocation, in the middle of the
+    job's inference, by construction."""
+    pid = hold.reached(RETRY_WAIT)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(pid), 10, what="the held runtime to die")
 
 
 def test_a_runtime_killed_mid_inference_is_retried_after_the_visibility_timeout(faulty, poison, tmp_path):
-    job = submit(faulty, video_to_kill(tmp_path))
-
-    kill_when_claimed(faulty, job["job_id"], attempt=1)
+    path = video_to_kill(tmp_path)
+    job = create_job(faulty, path)
+    with faulty.holds.arm(job["job_id"], "batch1", attempt=1) as hold:
+        post_upload(job, path)
+        kill_held(hold)
 
     final = wait_final(faulty, job["job_id"], timeout=RETRY_WAIT + 60)
     assert final["status"] == "succeeded", final
@@ -139,11 +122,14 @@ def test_a_runtime_killed_mid_inference_is_retried_after_the_visibility_timeout(
 
 
 def test_a_job_killed_on_every_attempt_ends_failed_and_its_message_dead_lettered(faulty, poison, tmp_path):
-    job = submit(faulty, video_to_kill(tmp_path, offset=50))
+    path = video_to_kill(tmp_path, offset=50)
+    job = create_job(faulty, path)
     key = faulty.settings.upload_key(job["job_id"])
-
-    kill_when_claimed(faulty, job["job_id"], attempt=1)
-    kill_when_claimed(faulty, job["job_id"], attempt=2)
+    with faulty.holds.arm(job["job_id"], "batch1", attempt=1) as first, \
+            faulty.holds.arm(job["job_id"], "batch1", attempt=2) as second:
+        post_upload(job, path)
+        kill_held(first)
+        kill_held(second)
 
     final = wait_final(faulty, job["job_id"], timeout=RETRY_WAIT)
     assert final["status"] == "failed"
@@ -225,22 +211,16 @@ def test_a_poison_message_ends_in_the_dead_letter_queue_without_stopping_the_sta
 
 # == a dispatcher and a runtime of the test's own, the table behind a gate it can cut ==========
 
-# A 5 s margin between the function timeout and the visibility timeout, as in FAULT_SETTINGS,
-# and a function timeout long enough for a stalled cold start plus a job.
-OWNED_SETTINGS = {**FAULT_SETTINGS, "DIVESCORE_FUNCTION_TIMEOUT_SECONDS": "20",
-                  "DIVESCORE_VISIBILITY_TIMEOUT_SECONDS": "25"}
-
-
 class OwnedStack:
     """A stack whose dispatcher and function runtime the test runs itself: the runtime reaches
     DynamoDB through a TCP gate the test can cut (S3 and SQS directly)."""
 
     def __init__(self):
         self.runtime_port = free_port()
-        self.stack = Stack({**OWNED_SETTINGS,
+        self.stack = Stack({**FAULT_SETTINGS,
                             "DIVESCORE_INVOKE_URL":
                                 f"http://127.0.0.1:{self.runtime_port}/2015-03-31/functions/function/invocations"},
-                           without=("dispatcher", "function-0"))
+                           without=("dispatcher", "function-0"), holds=True)
         self.gate = TcpGate(self.stack.settings.emulator_port)
         self.runtime = OwnRuntime(self.stack, self.runtime_port, {"AWS_ENDPOINT_URL_DYNAMODB": self.gate.url})
         self.dispatcher = OwnDispatcher(self.stack)
@@ -261,10 +241,13 @@ def owned():
 
 def test_a_dispatcher_killed_with_messages_in_flight_loses_nothing_and_repeats_nothing(owned, tmp_path):
     stack = owned.stack
-    jobs = [submit(stack, short_video(tmp_path, f"d{i}.mp4", offset=30 * i)) for i in range(3)]
-    wait_status(stack, jobs[0]["job_id"], ("processing",), timeout=60)
-
-    owned.dispatcher.kill()  # SIGKILL while it waits for the runtime's answer
+    paths = [short_video(tmp_path, f"d{i}.mp4", offset=30 * i) for i in range(3)]
+    jobs = [create_job(stack, path) for path in paths]
+    with stack.holds.arm(jobs[0]["job_id"], "start") as hold:
+        for job, path in zip(jobs, paths, strict=True):
+            post_upload(job, path)
+        hold.reached(60)
+        owned.dispatcher.kill()  # SIGKILL while it waits for the runtime's answer
     owned.dispatcher = OwnDispatcher(stack)
     # The runtime still runs the first job: invoking it now would crash the RIE, so the new
     # dispatcher first waits that invocation out.
@@ -280,10 +263,12 @@ def test_a_dispatcher_killed_with_messages_in_flight_loses_nothing_and_repeats_n
 def test_the_table_unreachable_for_a_while_is_retried_then_succeeds(owned, tmp_path):
     stack = owned.stack
     failures_before = owned.dispatcher.output().count(" failed in ")
-    job = submit(stack, short_video(tmp_path, "cut.mp4", offset=70))
-    wait_status(stack, job["job_id"], ("processing",), timeout=60)
-
-    owned.gate.cut()  # until the function gives up on the table and fails the invocation
+    path = short_video(tmp_path, "cut.mp4", offset=70)
+    job = create_job(stack, path)
+    with stack.holds.arm(job["job_id"], "start", attempt=1) as hold:
+        post_upload(job, path)
+        hold.reached(60)
+        owned.gate.cut()  # until the function gives up on the table and fails the invocation
     wait_until(lambda: owned.dispatcher.output().count(" failed in ") > failures_before, 90, interval=0.2,
                what="the invocation to fail")
     owned.gate.restore()
@@ -305,15 +290,17 @@ def test_a_retry_after_a_slow_cold_start_is_not_mistaken_for_a_duplicate(owned, 
     requests.post(stack.settings.runtime_invoke_urls[0], json={"divescore": "warmup"}, timeout=60)
     assert runtime_process(owned.runtime.process.pid) is None
     failures_before = owned.dispatcher.output().count(" failed in ")
-    job = submit(stack, short_video(tmp_path, "cold.mp4", offset=90))
-
-    cold = wait_until(lambda: runtime_process(owned.runtime.process.pid), 60, interval=0.01,
-                      what="the new runtime")
-    os.kill(cold, signal.SIGSTOP)  # a cold start stalled for 8 s (> 25 s - 20 s)
-    time.sleep(8)
-    os.kill(cold, signal.SIGCONT)
-    wait_status(stack, job["job_id"], ("processing",), timeout=90)
-    owned.gate.cut()
+    path = short_video(tmp_path, "cold.mp4", offset=90)
+    job = create_job(stack, path)
+    with stack.holds.arm(job["job_id"], "start", attempt=1) as hold:
+        post_upload(job, path)
+        cold = wait_until(lambda: runtime_process(owned.runtime.process.pid), 60, interval=0.01,
+                          what="the new runtime")
+        os.kill(cold, signal.SIGSTOP)  # a cold start stalled for 8 s (> 35 s - 30 s)
+        time.sleep(8)
+        os.kill(cold, signal.SIGCONT)
+        hold.reached(90)
+        owned.gate.cut()
     wait_until(lambda: owned.dispatcher.output().count(" failed in ") > failures_before, 90, interval=0.2,
                what="the invocation to fail")
     owned.gate.restore()

@@ -17,6 +17,7 @@ import time
 import pytest
 import requests
 
+from devstack.holds import NEXT_JOB
 from divescore.jobs import Stage
 from tests.browser.page_support import (
     SCORE_TIMEOUT_MS,
@@ -61,19 +62,21 @@ def leaving_is_warned(page) -> bool:
 
 def test_a_reload_while_scoring_resumes_from_the_address_and_shows_the_score(page, stack, folder, screenshot):
     video = make_video(folder / "long-dive.mp4", seconds=8, size=(176, 144), codec="h264")
-    with page.expect_response(is_job_creation) as created:
-        drop(page, video, "video/mp4")
-    job_id = created.value.json()["job_id"]
-    page.wait_for_selector("#scoring:not([hidden])")
-    assert page.url.endswith(f"?job={job_id}")
-    assert page.inner_text("#job-id") == job_id  # the id is shown, with its link
-    assert page.get_attribute("#job-link", "href") == f"?job={job_id}"
-    screenshot(page, "scoring")
+    with stack.holds.arm(NEXT_JOB, "start") as hold:  # the page creates the job: hold the next one
+        with page.expect_response(is_job_creation) as created:
+            drop(page, video, "video/mp4")
+        job_id = created.value.json()["job_id"]
+        assert hold.reached(SCORE_TIMEOUT_MS / 1000)["job_id"] == job_id
+        page.wait_for_selector("#scoring:not([hidden])")
+        assert page.url.endswith(f"?job={job_id}")
+        assert page.inner_text("#job-id") == job_id  # the id is shown, with its link
+        assert page.get_attribute("#job-link", "href") == f"?job={job_id}"
+        screenshot(page, "scoring")
 
-    # WHEN the page is reloaded before the job is done
-    assert stack.store.get(job_id)["status"] in ("awaiting_upload", "queued", "processing")
-    page.reload()
-    page.wait_for_selector("body[data-ready=true]")
+        # WHEN the page is reloaded while the job is being scored
+        assert stack.store.get(job_id)["status"] == "processing"
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
 
     # THEN it follows the same job to its score
     assert page.url.endswith(f"?job={job_id}")
