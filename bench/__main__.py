@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from bench.plan import FULL, QUICK
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.report import RESULTS, write_readme
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}")
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
-    return runner.run(QUICK if args.quick else FULL, out, args.only)
+    code = runner.run(QUICK if args.quick else FULL, out, args.only)
+    if out == RESULTS and not args.only:  # a whole full run into bench/results/: the README shows it
+        write_readme(json.loads((RESULTS / "results.json").read_text()))
+    return code
 
 
 if __name__ == "__main__":

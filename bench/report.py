@@ -1,5 +1,6 @@
 """Metric rows and the files they go to: a table on stdout, ``results.json``, ``results.md``
-and ``results.png`` (drawn by :mod:`bench.plot`)."""
+and ``results.png`` (drawn by :mod:`bench.plot`), and the README's copy of the rows that have
+a target (``python -m bench.report`` writes it from ``bench/results/results.json``)."""
 
 from __future__ import annotations
 
@@ -124,12 +125,17 @@ def format_value(value: float | None) -> str:
 
 
 def met_text(metric: Metric) -> str:
-    if metric.state is State.FAILED:
+    return met_text_of(metric.as_dict())
+
+
+def met_text_of(row: dict) -> str:
+    """The met column of a metric as ``results.json`` holds it (:meth:`Metric.as_dict`)."""
+    if row["state"] == State.FAILED:
         return "not measured"
-    if metric.state is State.SKIPPED:
+    if row["state"] == State.SKIPPED:
         return "n/a"
-    text = "reference wrong" if metric.reference_wrong else {True: "yes", False: "no", None: "–"}[metric.met]
-    return f"{text} (busy)" if metric.busy else text
+    text = "reference wrong" if row["reference_wrong"] else {True: "yes", False: "no", None: "–"}[row["met"]]
+    return f"{text} (busy)" if row["busy"] else text
 
 
 COLUMNS = ("metric", "value", "unit", "target", "met", "note")
@@ -182,6 +188,43 @@ def markdown(results: dict, metrics: list[Metric], plot_name: str | None) -> str
     return "\n".join(lines) + "\n"
 
 
+# -- the README's copy ------------------------------------------------------------------
+
+RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def readme_section(results: dict) -> str:
+    """When and on what a run measured, and its rows that have a target (``results`` as
+    ``results.json`` holds it); every row, with its note, is in ``results.md``."""
+    when = results["started_at"][:16].replace("T", " ")
+    lines = [
+        f"{results['mode'].capitalize()} run of {when} UTC on {one_line(results['machine'])}; "
+        "every row, with the figures behind each ratio: "
+        "[bench/results/results.md](bench/results/results.md).",
+        "",
+        "| metric | value | unit | target | met |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for m in results["metrics"]:
+        if m["target"]:
+            cells = (m["name"], format_value(m["value"]), m["unit"], m["target"], met_text_of(m))
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def write_readme(results: dict, readme: Path = README) -> bool:
+    """Put :func:`readme_section` between the README's markers; False when it has none."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    head = text[: start + len(README_START)]
+    readme.write_text(f"{head}\n{readme_section(results)}\n{text[end:]}")
+    return True
+
+
 def write(out: Path, results: dict, metrics: list[Metric]) -> dict[str, Path]:
     """results.json, results.md and results.png in ``out``; returns what was written."""
     from bench import plot
@@ -199,3 +242,11 @@ def write(out: Path, results: dict, metrics: list[Metric]) -> dict[str, Path]:
     md_path.write_text(markdown(results, metrics, png_path.name))
     written["md"] = md_path
     return written
+
+
+if __name__ == "__main__":
+    # The README's table from the kept full run, without measuring anything.
+    import sys
+
+    if not write_readme(json.loads((RESULTS / "results.json").read_text())):
+        sys.exit(f"{README.name}: no {README_START} ... {README_END} markers")
