@@ -13,7 +13,9 @@ is a usable URL for whoever reads the log until it expires, so it is replaced th
 from __future__ import annotations
 
 import functools
+import io
 import logging
+import os
 import re
 import sys
 import threading
@@ -136,7 +138,38 @@ def serve_ranges_from_storage() -> None:
     S3Response.get_object = get_object
 
 
+# The one control request the stack makes: IAM enforcement switched on (moto authenticates every
+# request once its count of unauthenticated ones reaches the body's number).
+_ENFORCE = ("POST", "/moto-api/reset-auth", b"0")
+_REFUSED = b'{"error": {"code": "forbidden", "message": "The emulator\'s control routes are closed."}}'
+
+
+def close_control_routes(app):
+    """moto's ``/moto-api/`` routes read every stored secret, key and message, reset the
+    emulator and switch IAM enforcement off, for anyone who asks. Only switching enforcement
+    on passes; everything else there is refused."""
+
+    def guarded(environ, start_response):
+        if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return app(environ, start_response)
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        body = b""
+        if (method, path) == _ENFORCE[:2]:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if 0 < length <= 16 else b""
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        if (method, path, body) == _ENFORCE:
+            return app(environ, start_response)
+        start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(_REFUSED)))])
+        return [_REFUSED]
+
+    return guarded
+
+
 def main(argv: list[str] | None = None) -> None:
+    # Only S3 answers a browser's CORS requests, by each bucket's own rules; moto's global CORS
+    # would let any web page read the other services' answers.
+    os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "1"
     logging.getLogger("werkzeug").addFilter(RedactSignatures())
     serialize_dynamodb_writes()
     answer_no_such_upload()
@@ -144,10 +177,11 @@ def main(argv: list[str] | None = None) -> None:
     from devstack.iam import enforce as emulator_auth
 
     emulator_auth.install()
-    # Imported here: moto belongs to the native stack only, not to the images that carry this package.
-    from moto.server import main as moto_main
+    import moto.server
 
-    moto_main(argv)
+    dispatcher = moto.server.DomainDispatcherApplication
+    moto.server.DomainDispatcherApplication = lambda *args, **kwargs: close_control_routes(dispatcher(*args, **kwargs))
+    moto.server.main(argv)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ base64 HMAC-SHA256 of ``id.timestamp.body`` under the deployment's secret).
 
 - At creation, :func:`check_url` refuses what must never be called: anything but https (plain
   http only to a loopback address, and only when ``allow_loopback_http_callbacks`` is set),
-  credentials in the URL, hosts that do not resolve within ``RESOLVE_SECONDS``, and hosts that
-  are or resolve to private, loopback, link-local, multicast, reserved or cloud metadata addresses.
+  credentials, spaces or control characters in the URL, hosts that do not resolve within
+  ``RESOLVE_SECONDS``, and hosts that are or resolve to private, loopback, link-local,
+  site-local, multicast, reserved or cloud metadata addresses (an IPv6 address also by the
+  IPv4 address it carries); an allowed loopback URL may not name one of the stack's own ports.
 - When a job ends, :mod:`divescore.jobs` queues its id on the callbacks queue; the notifier
   (:mod:`services.notifier`: its Lambda handler on AWS, ``python -m services.notifier``
   locally) delivers it: every address is checked again right before the request, which
@@ -61,6 +63,8 @@ def check_url(url: object, settings: Settings, resolve=socket.getaddrinfo) -> st
         raise errors.InvalidCallbackUrl(
             f"callback_url must be an https URL of at most {MAX_URL_CHARS} characters, e.g. https://example.org/hook."
         )
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
+        raise errors.InvalidCallbackUrl("callback_url may not contain spaces or control characters.")
     try:
         addresses(url, settings, resolve)
     except Refused as err:
@@ -94,16 +98,49 @@ def addresses(url: str, settings: Settings, resolve=socket.getaddrinfo) -> list[
     if parts.scheme == "http" and not loopback_http:
         raise Refused("only https URLs are called back (plain http only to loopback, when the deployment allows it)")
     for ip in ips:
-        address = ipaddress.ip_address(ip)
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if str(address) in METADATA_HOSTS:
-            raise Refused("that is a cloud metadata address")
-        if address.is_loopback and loopback_http:
-            continue
-        if not address.is_global or address.is_multicast:
-            raise Refused(f"{host} resolves to {ip}, a private, loopback, link-local or reserved address")
+        for address in _meanings(ipaddress.ip_address(ip)):
+            if str(address) in METADATA_HOSTS:
+                raise Refused("that is a cloud metadata address")
+            if address.is_loopback and loopback_http:
+                if parts.port in _stack_ports(settings):
+                    raise Refused(f"port {parts.port} is one of this stack's own services")
+                continue
+            if not address.is_global or address.is_multicast or address.is_reserved or _site_local(address):
+                raise Refused(f"{host} resolves to {ip}, a private, loopback, link-local or reserved address")
     return ips
+
+
+# NAT64 prefixes (RFC 6052, RFC 8215): the last 32 bits are an IPv4 address reached through them.
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"),
+          ipaddress.ip_network("::ffff:0:0:0/96"))  # and SIIT's IPv4-translated addresses
+
+
+def _meanings(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list:
+    """The address, and every IPv4 address an IPv6 one carries (IPv4-mapped and -compatible,
+    6to4, Teredo, NAT64), each of which must be allowed on its own: Python calls
+    ``64:ff9b::a9fe:a9fe`` global, but it reaches 169.254.169.254."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return [address]
+    carried = []
+    if address.ipv4_mapped:
+        carried.append(address.ipv4_mapped)
+    if address.sixtofour:
+        carried.append(address.sixtofour)
+    if address.teredo:
+        carried.extend(address.teredo)
+    if any(address in network for network in _NAT64) or int(address) >> 32 == 0:  # NAT64, IPv4-compatible
+        carried.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [address, *carried]
+
+
+def _site_local(address) -> bool:
+    return isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+
+
+def _stack_ports(settings: Settings) -> set[int]:
+    """The ports of the laptop stack's own services: a loopback callback may not reach them."""
+    return {settings.emulator_port, settings.web_port, settings.presign_port, settings.score_port,
+            *range(settings.runtime_port, settings.runtime_port + settings.runtimes)}
 
 
 # -- the secret ---------------------------------------------------------------------------

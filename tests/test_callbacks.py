@@ -43,6 +43,15 @@ def resolving_to(*ips: str):
     ("http://hooks.example.org/x", ["93.184.216.34"]),  # plain http to the internet
     ("ftp://hooks.example.org/x", ["93.184.216.34"]),
     ("https://user:pw@hooks.example.org/x", ["93.184.216.34"]),
+    # IPv6 addresses that carry a forbidden IPv4 one, and special-purpose IPv6 ranges
+    ("https://hooks.example.org/x", ["64:ff9b::a9fe:a9fe"]),  # NAT64 of the metadata address
+    ("https://hooks.example.org/x", ["64:ff9b:1::a00:1"]),  # local-use NAT64 of 10.0.0.1
+    ("https://hooks.example.org/x", ["2002:a9fe:a9fe::1"]),  # 6to4
+    ("https://hooks.example.org/x", ["::ffff:0:a9fe:a9fe"]),  # IPv4-translated
+    ("https://hooks.example.org/x", ["::7f00:1"]),  # IPv4-compatible loopback
+    ("https://hooks.example.org/x", ["2001:0:4136:e378:8000:63bf:3fff:fdd2"]),  # Teredo
+    ("https://hooks.example.org/x", ["fec0::1"]),  # site-local
+    ("https://hooks.example.org/x", ["240.0.0.1"]),  # reserved
 ])
 def test_callbacks_to_private_metadata_or_plain_addresses_are_refused(url, ips):
     with pytest.raises(Refused):
@@ -68,6 +77,13 @@ def test_a_host_that_does_not_resolve_in_time_is_refused_without_waiting_for_the
 
 def test_a_public_https_url_is_accepted_with_the_addresses_it_resolves_to():
     assert addresses("https://hooks.example.org:8443/x", STRICT, resolving_to("93.184.216.34")) == ["93.184.216.34"]
+
+
+@pytest.mark.parametrize("url", ["https://93.184.216.34/x\r\nX-Injected: 1", "https://93.184.216.34/a b",
+                                 "https://93.184.216.34/\x00", "https://93.184.216.34/\x7f"])
+def test_a_url_with_spaces_or_control_characters_is_refused(url):
+    with pytest.raises(errors.InvalidCallbackUrl, match="control characters"):
+        check_url(url, STRICT)
 
 
 def test_plain_http_to_loopback_only_when_the_setting_allows_it():

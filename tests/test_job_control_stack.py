@@ -309,10 +309,26 @@ def test_a_canceled_job_is_called_back_too(stack, tmp_path):
     assert json.loads(body)["type"] == "job.canceled"
 
 
-@pytest.mark.parametrize("url", ["https://10.0.0.1/hook", "https://169.254.169.254/latest/meta-data/",
-                                 "https://[fe80::1]/hook", "https://192.168.0.10:8443/x", "file:///etc/passwd"])
+@pytest.mark.parametrize("url", [
+    "https://10.0.0.1/hook", "https://169.254.169.254/latest/meta-data/", "https://[fe80::1]/hook",
+    "https://192.168.0.10:8443/x", "file:///etc/passwd",
+    # IPv6 forms that carry a forbidden IPv4 address, and special-purpose IPv6 ranges
+    "https://[64:ff9b::a9fe:a9fe]/", "https://[64:ff9b::7f00:1]/", "https://[2002:a9fe:a9fe::1]/",
+    "https://[::ffff:0:a9fe:a9fe]/", "https://[::7f00:1]/", "https://[fec0::1]/",
+    "https://93.184.216.34/x\r\nX-Injected: 1",  # a header smuggled into the stored URL
+])
 def test_a_callback_to_a_private_address_is_refused_at_creation(stack, tmp_path, url):
     path = small_clip(tmp_path / "refused.mp4")
     response = new_job_with_callback(stack, path, url)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "invalid_callback_url"
+
+
+@pytest.mark.parametrize("port_setting", ["emulator_port", "presign_port", "score_port", "web_port", "runtime_port"])
+def test_a_loopback_callback_may_not_reach_the_stacks_own_services(stack, tmp_path, port_setting):
+    # The stack's tests allow plain http callbacks to loopback; never to the stack itself (a
+    # webhook to the emulator's control routes would reset it).
+    url = f"http://127.0.0.1:{getattr(stack.settings, port_setting)}/moto-api/reset"
+    response = new_job_with_callback(stack, small_clip(tmp_path / "own.mp4"), url)
+    assert response.status_code == 400, response.text
+    assert "this stack's own services" in response.json()["error"]["message"]
