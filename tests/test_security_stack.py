@@ -77,10 +77,9 @@ def sigv4_signature(secret: str, date: str, region: str, string_to_sign: str) ->
 
 
 def test_the_upload_form_is_pinned_to_its_key_type_and_size_and_signed(stack):
-    """moto does not enforce POST policies (it stores whatever a form sends), so what S3 would
-    enforce is checked here: the policy pins the exact key, the content type and the size
-    range, and the signature covers that policy, so no field can be changed without S3
-    refusing the form. The function checks the stored object's size itself (see
+    """The policy pins the exact key, the content type and the size range, and the signature
+    covers that policy, so no field can be changed without S3 (and the emulator) refusing the
+    form. The function checks the stored object's size against the declared one itself (see
     test_reliability_inputs: larger_than_declared)."""
     before = time.time()
     job = new_job(stack, content_type="video/quicktime", size=1234).json()
@@ -111,6 +110,37 @@ def test_one_jobs_form_does_not_fit_another_job(stack):
     assert policy_of(first["upload"]["fields"]) != policy_of(second["upload"]["fields"])
     conditions = policy_of(first["upload"]["fields"])["conditions"]
     assert {"key": stack.settings.upload_key(second["job_id"])} not in conditions
+
+
+def post_form(job: dict, fields: dict, body: bytes, content_type: str = "video/mp4") -> requests.Response:
+    return requests.post(job["upload"]["url"], data=fields, files={"file": ("video", body, content_type)}, timeout=60)
+
+
+def stored_keys(stack, job_id: str) -> list[str]:
+    listing = stack.client("s3").list_objects_v2(Bucket=stack.settings.bucket, Prefix=f"uploads/{job_id}/")
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def test_the_emulator_refuses_a_form_that_breaks_its_policy_as_s3_does(stack):
+    job, other = new_job(stack, content_type="video/mp4", size=1000).json(), new_job(stack).json()
+    fields = job["upload"]["fields"]
+    refusals = {
+        "another job's key": ({**fields, "key": stack.settings.upload_key(other["job_id"])}, b"v" * 1000, 403,
+                              "AccessDenied"),
+        "a made-up key": ({**fields, "key": "uploads/made-up/video"}, b"v" * 1000, 403, "AccessDenied"),
+        "another content type": ({**fields, "Content-Type": "text/html"}, b"<script></script>", 403, "AccessDenied"),
+        "a field the policy does not name": ({**fields, "acl": "public-read"}, b"v" * 1000, 403, "AccessDenied"),
+        "an empty file": (fields, b"", 400, "EntityTooSmall"),
+        "a file over the size limit": (fields, b"v" * (stack.settings.max_upload_bytes + 1), 400, "EntityTooLarge"),
+    }
+    for what, (form, body, status, code) in refusals.items():
+        answer = post_form(job, form, body)
+        assert (answer.status_code, f"<Code>{code}</Code>" in answer.text) == (status, True), (what, answer.text)
+    assert stored_keys(stack, job["job_id"]) == [] and stored_keys(stack, other["job_id"]) == []
+    assert stack.store.get(other["job_id"])["status"] == "awaiting_upload"
+
+    assert post_form(job, fields, b"v" * 1000).status_code == 204  # the form as signed
+    assert stored_keys(stack, job["job_id"]) == [stack.settings.upload_key(job["job_id"])]
 
 
 @pytest.fixture(scope="module")

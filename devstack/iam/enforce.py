@@ -6,7 +6,8 @@ out matter here, so they are added to the running moto server:
 
 - **Pre-signed requests.** A pre-signed URL (SigV4 in the query string: part uploads, the
   filmstrip GET) or a pre-signed POST (a signed policy in the form: browser uploads) makes
-  moto fail with a 500. They are authenticated here as S3 does (signature, expiry) and
+  moto fail with a 500. They are authenticated here as S3 does (signature, expiry, and each of a
+  POST policy's conditions: key, content type, size range, no unnamed field) and
   authorised with the permissions of the key that signed them. A request with no signature
   at all is anonymous, and the bucket is private: 403.
 - **A missing object reads as 403 without ``s3:ListBucket``**, as S3 answers a HEAD or GET
@@ -80,7 +81,7 @@ def _authorize_presigned(response, bucket_name: str | None, key_name: str | None
     if "X-Amz-Credential" in query:
         key_id = _check_query_signature(request, query)
     elif "x-amz-signature" in _form(response) and request.method == "POST":
-        key_id = _check_post_policy(_form(response))
+        key_id = _check_post_policy(_form(response), bucket_name, _file_size(response))
         key_name = key_name or _form(response).get("key")  # moto authorises a POST on the bucket alone
     else:
         raise S3AccessDeniedError()  # anonymous, and the bucket is private
@@ -124,8 +125,15 @@ def _check_query_signature(request, query: dict[str, str]) -> str:
     return key_id
 
 
-def _check_post_policy(form: dict[str, str]) -> str:
-    """A browser POST: the base64 policy signed with the key's SigV4 signing key; returns the key id."""
+def _file_size(response) -> int:
+    """The size of the form's file: moto keeps its content as the body (text when it decodes)."""
+    body = response.body or b""
+    return len(body.encode() if isinstance(body, str) else body)
+
+
+def _check_post_policy(form: dict[str, str], bucket_name: str | None, size: int) -> str:
+    """A browser POST: the base64 policy signed with the key's SigV4 signing key, unexpired,
+    each of its conditions met by the form; returns the key id."""
     from moto.s3.exceptions import S3AccessDeniedError, S3SignatureDoesNotMatchError
 
     if form.get("x-amz-algorithm") != ALGORITHM or "policy" not in form:
@@ -140,7 +148,56 @@ def _check_post_policy(form: dict[str, str]) -> str:
     expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00")).timestamp()
     if time.time() > expiration:
         raise S3AccessDeniedError()  # "Invalid according to Policy: Policy expired."
+    _check_conditions(policy.get("conditions", []), {**form, "bucket": bucket_name or ""}, size)
     return key_id
+
+
+# Form fields a policy need not name (S3's rules for POST uploads), and the entries moto adds
+# to the form it parsed (the bucket's name from the URL, the action it resolved).
+_UNCONDITIONED = {"policy", "x-amz-signature", "file", "bucket", "bucketname", "action"}
+
+
+def _check_conditions(conditions: list, form: dict[str, str], size: int) -> None:
+    """S3's POST policy conditions: ``{"field": value}`` and ``["eq", "$field", value]`` exact,
+    ``["starts-with", "$field", prefix]``, ``["content-length-range", min, max]`` on the file;
+    every form field must be named by a condition."""
+    from moto.s3.exceptions import EntityTooSmall, S3AccessDeniedError
+
+    named = set()
+    for condition in conditions:
+        if isinstance(condition, dict):
+            [(field, value)] = condition.items()
+            operator = "eq"
+        elif condition[0] == "content-length-range":
+            low, high = int(condition[1]), int(condition[2])
+            if size < low:
+                raise EntityTooSmall()
+            if size > high:
+                raise _entity_too_large()
+            continue
+        else:
+            operator, field, value = condition
+            field = field.removeprefix("$")
+        field = field.lower()
+        named.add(field)
+        given = form.get(field, "")
+        if (operator == "eq" and given != value) or (operator == "starts-with" and not given.startswith(value)):
+            raise S3AccessDeniedError()  # "Invalid according to Policy: Policy Condition failed"
+    unnamed = {f for f in form if f not in named and f not in _UNCONDITIONED and not f.startswith("x-ignore-")}
+    if unnamed:
+        raise S3AccessDeniedError()  # "Invalid according to Policy: Extra input fields"
+
+
+def _entity_too_large():
+    from moto.s3.exceptions import S3ClientError
+
+    class TooLarge(S3ClientError):
+        code = "EntityTooLarge"
+
+        def __init__(self) -> None:
+            super().__init__("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+
+    return TooLarge()
 
 
 def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
