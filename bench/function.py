@@ -74,7 +74,7 @@ PHONE_VS_DECODE = Spec(
 PHONE_BYTES = Spec(
     "phone_file_bytes_read", "same file: bytes read from storage / file size", "ratio", at_most(0.50)
 )
-# Its target is the ratio row's (import torch + 0.5 s, issue 13), not a fixed time: import torch
+# Its target is the ratio row's (import torch + 0.5 s), not a fixed time: import torch
 # alone takes 1.3-2.1 s on the machines here.
 COLD_READY = Spec("cold_start_ready", "cold start: process start → ready for the first event", "s")
 COLD_VS_TORCH = Spec(
@@ -213,15 +213,15 @@ def isolated_pipeline(bs, key: str, scorer) -> dict[str, float]:
     from inference.model import BACKBONE_MEMORY_FORMAT
     from inference.scorer import CLIP_BATCH
     from inference.storage import RangedObject
-    from inference.video import VideoLimits, probe, read_runs, runs_of
+    from inference.video import RunReader, VideoLimits, runs_of
 
     size = bs.s3.head_object(Bucket=bs.settings.bucket, Key=key)["ContentLength"]
     t = time.perf_counter()
     crops = {}
-    with RangedObject(bs.s3, bs.settings.bucket, key, size) as video:
-        info = probe(video, VideoLimits.from_settings(bs.settings))
-        plan = preprocess.plan_clips(info.frames)
-        for frame in read_runs(video, runs_of(i for clip in plan for i in clip), info):
+    with RangedObject(bs.s3, bs.settings.bucket, key, size) as video, \
+            RunReader.probed(video, VideoLimits.from_settings(bs.settings)) as reader:
+        plan = preprocess.plan_clips(reader.info.frames)
+        for frame in reader.read(runs_of(i for clip in plan for i in clip)):
             crops[frame.index] = preprocess.center_crop(preprocess.resize_frame(frame.image)).copy()
     decode = time.perf_counter() - t
 

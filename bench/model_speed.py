@@ -119,25 +119,27 @@ def random_frames(clips: int) -> list[list[np.ndarray]]:
 def decoded_clips(clips: int) -> list[torch.Tensor]:
     """``clips`` consecutive 16-frame clips of a generated video, decoded and preprocessed as
     the function does it."""
+    from divescore.settings import Settings
     from inference import preprocess
-    from inference.video import read_frames
+    from inference.video import RunReader, VideoLimits
 
     spec = videos.VideoSpec("bf16-inputs", 320, 240, seconds=clips * 16 / 25, noise=12)
     path = videos.ensure(spec)
-    crops = [preprocess.center_crop(preprocess.resize_frame(frame))
-             for _, frame in read_frames(path, range(spec.frames), spec.frames)]
+    with RunReader.probed(path, VideoLimits.from_settings(Settings())) as reader:
+        crops = [preprocess.center_crop(preprocess.resize_frame(frame.image))
+                 for frame in reader.read([range(spec.frames)])]
     return [preprocess.clip_tensor(crops[i:i + 16]) for i in range(0, clips * 16, 16)]
 
 
 def measure(ctx) -> Iterator[Metric]:
     from bench import precision
     from divescore.settings import Settings
-    from inference.model import C3DAVG, build_model
+    from inference.model import C3DAVG, build_model, untrained_state_dicts
     from inference.scorer import CLIP_BATCH, Scorer, dtype_of
     from inference.weights import generated_weights
 
     plan = ctx.plan
-    weights = generated_weights(WEIGHTS_CACHE)
+    weights = generated_weights(WEIGHTS_CACHE, untrained_state_dicts)
     clips = plan.model_clips
     flops = forward_flops(C3DAVG, clips)
     clip_flops = forward_flops(C3DAVG, 2) - forward_flops(C3DAVG, 1)
@@ -165,7 +167,7 @@ def measure(ctx) -> Iterator[Metric]:
 
     # What the function itself runs: its default dtype and layout, CLIP_BATCH clips at a time.
     dtype = dtype_of(Settings().model_dtype)
-    scorer = Scorer(build_model(weights), weights, dtype)
+    scorer = Scorer(build_model(weights, dtype), weights, dtype)
     layout = "contiguous" if scorer.model.backbone.conv1.weight.is_contiguous() else "channels_last_3d"
     frames = random_frames(clips)
     name = str(dtype).removeprefix("torch.")

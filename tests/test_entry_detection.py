@@ -13,10 +13,12 @@ import pytest
 
 from bench import synthetic_dive
 from divescore.settings import load
-from inference import detect, entry, packets
+from inference import detect, entry
 from inference.scorer import choose_window, load_scorer
-from inference.video import READ_BUFFER_BYTES, RunReader, VideoLimits, probe
+from inference.video import RunReader, VideoLimits
+from inference.video.probe import READ_BUFFER_BYTES
 from tests import videos
+from tests.reading import packet_sizes, probe
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
@@ -54,8 +56,8 @@ def test_videos_without_a_dive_give_no_confident_entry(corpus):
     empty = [(scene, path) for scene, path in corpus if scene.entry_s is None]
     assert len(empty) >= 5
     for scene, path in empty:
-        info = probe(path, LIMITS)
-        found = entry.locate(path, info)
+        with RunReader.probed(path, LIMITS) as reader:
+            found = entry.search(reader)
         assert found is None or found.confidence < detect.CONFIDENT, (scene.name(), found)
         assert window_found(path).how == "whole"
 
@@ -137,7 +139,7 @@ def test_the_entry_is_where_the_burst_begins_not_where_it_grows_fastest():
 
 
 def reading_recorder():
-    """A reader for :func:`entry.locate` that records the frames it is asked for, request by request."""
+    """A reader for :func:`entry.search` that records the frames it is asked for, request by request."""
     asked: list[list[int]] = []
 
     class Recorder(RunReader):
@@ -154,10 +156,11 @@ def test_the_search_stops_at_the_first_sure_entry_and_decodes_no_frame_twice(cor
     dive_path = next(p for s, p in corpus if s.name() == "45s-30fps-entry35.811-walker-s4")
     empty_path = next(p for s, p in corpus if s.entry_s is None and s.seconds >= 30)
     for path, expect_runs in ((dive_path, 1), (empty_path, None)):
-        info = probe(path, LIMITS)
-        reader, asked = reading_recorder()
-        found = entry.locate(path, info, reader=reader)
-        sizes, keys = packets.sizes(path, info.frames)
+        recorder, asked = reading_recorder()
+        with recorder.probed(path, LIMITS) as reader:
+            info = reader.info
+            found = entry.search(reader)
+        sizes, keys = packet_sizes(path, LIMITS)
         count = len(detect.candidates(detect.activity(sizes, keys, info.fps), info.fps))
         # THEN the dive's search reads one run and finds the entry; the empty video's reads every
         # candidate's run (the worst case) and finds none; and no frame is asked for twice
@@ -190,8 +193,10 @@ def test_packet_sizes_come_from_an_mp4_index_without_reading_the_frames(tmp_path
     # GIVEN a 30 s dive in an MP4 (its sample table lists every frame's size)
     scene = synthetic_dive.Scene(30.0, 30, 20.0, seed=7)
     path = synthetic_dive.write(scene, tmp_path / "dive.mp4", crf=10)  # a high quality: a larger file
-    with CountingFile(path) as file:
-        sizes, keys = packets.sizes(file, scene.frames)
+    info = probe(path, LIMITS)
+    assert info.frames == scene.frames
+    with CountingFile(path) as file, RunReader(file, info) as reader:  # opened, not probed: no frame decoded
+        sizes, keys = reader.packet_sizes()
     # THEN the sizes are what demuxing every packet gives, and reading stopped at the index
     # (the moov box, first in this file) and the one read buffer that holds it
     assert (sizes.tolist(), keys.tolist()) == demuxed_sizes(path)
@@ -204,7 +209,7 @@ def test_packet_sizes_come_from_an_mp4_index_without_reading_the_frames(tmp_path
 def test_without_a_sample_table_packet_sizes_come_from_demuxing(tmp_path, kind):
     # a WebM's cues list only keyframes; MediaRecorder's has none: every packet is read
     path = videos.make_encoded(tmp_path / f"{kind}.webm", kind, seconds=4.0, gop=25)
-    sizes, keys = packets.sizes(path, 100)
+    sizes, keys = packet_sizes(path, LIMITS)
     assert (sizes.tolist(), keys.tolist()) == demuxed_sizes(path)
     assert len(sizes) == 100 and keys[0]
 
@@ -214,7 +219,7 @@ def test_one_file_object_serves_the_probe_the_packet_sizes_and_the_search(tmp_pa
     # GIVEN a file read as a file object (as the function reads S3), opened once for the job
     path = videos.make_encoded(tmp_path / f"{kind}.{videos.FORMATS[kind][1]}", kind, seconds=12.0, gop=25)
     with open(path, "rb") as file, RunReader.probed(file, LIMITS) as reader:
-        sizes, keys = packets.sizes_in(reader.opened(), reader.info.frames)  # after the probe's first frame
+        sizes, keys = reader.packet_sizes()  # after the probe's first frame
         found = entry.search(reader)
         frames = list(reader.read([range(100, 104)]))
     # THEN the sizes are every packet's, and the search and frames are what a path gives

@@ -7,9 +7,23 @@ import pytest
 import torch
 
 from divescore.settings import load
-from inference import weights as weights_module
-from inference.model import BACKBONE_MEMORY_FORMAT, C3DAVG, PARTS, SportsC3D, build_model
-from inference.weights import FILE_PATTERNS, WeightsError, checkpoint_weights, generated_weights, resolve
+from inference.model import (
+    BACKBONE_MEMORY_FORMAT,
+    C3DAVG,
+    PARTS,
+    SportsC3D,
+    build_model,
+    load_part,
+    untrained_state_dicts,
+)
+from inference.weights import (
+    FILE_PATTERNS,
+    WeightsError,
+    checkpoint_weights,
+    generated_weights,
+    load_state_dict,
+    resolve,
+)
 
 SEED = 7
 
@@ -17,7 +31,7 @@ SEED = 7
 @pytest.fixture(scope="module")
 def state_dicts():
     """Generated weights of every part (a second or two: made once for this file)."""
-    return weights_module.generate_state_dicts(SEED)
+    return untrained_state_dicts(SEED)
 
 
 def _meta_model() -> C3DAVG:
@@ -62,7 +76,7 @@ def test_a_checkpoint_in_the_published_layout_loads_strictly_and_gives_the_same_
     in_memory.backbone.to(memory_format=BACKBONE_MEMORY_FORMAT)  # the layout the function runs in
     _save_in_published_layout(state_dicts, tmp_path / "checkpoints")
 
-    weights = resolve(load({}, model_dir=str(tmp_path / "checkpoints")))
+    weights = resolve(load({}, model_dir=str(tmp_path / "checkpoints")), untrained_state_dicts)
     assert (weights.name, weights.calibrated, weights.gate) == ("mtl-aqa-94", True, None)
     loaded = build_model(weights)
 
@@ -88,7 +102,7 @@ def test_legacy_format_files_load_without_memory_mapping(tmp_path, state_dicts):
     state = state_dicts["regressor"]
     path = tmp_path / "model_score_regressor_1.pth"
     torch.save(state, path, _use_new_zipfile_serialization=False)  # PyTorch < 1.6 wrote this format
-    loaded = weights_module.load_state_dict(path)
+    loaded = load_state_dict(path)
     assert torch.equal(loaded["fc_final_score.weight"], state["fc_final_score.weight"])
 
 
@@ -109,7 +123,7 @@ def test_the_highest_epoch_is_chosen_and_an_incomplete_folder_refused(tmp_path, 
 
 
 def test_generated_weights_are_deterministic_untrained_and_made_once(tmp_path, state_dicts):
-    weights = generated_weights(tmp_path, seed=SEED)
+    weights = generated_weights(tmp_path, untrained_state_dicts, seed=SEED)
     assert weights.calibrated is False and "UNTRAINED" in weights.description
     assert sorted(f.name for f in weights.backbone.parent.iterdir()) == [
         "model_CNN_untrained.pth", "model_my_fc6_untrained.pth", "model_score_regressor_untrained.pth",
@@ -117,11 +131,11 @@ def test_generated_weights_are_deterministic_untrained_and_made_once(tmp_path, s
     ]
     assert json.loads((weights.backbone.parent / "weights.json").read_text())["calibrated"] is False
     mtime = weights.backbone.stat().st_mtime_ns
-    assert generated_weights(tmp_path, seed=SEED) == weights
+    assert generated_weights(tmp_path, untrained_state_dicts, seed=SEED) == weights
     assert weights.backbone.stat().st_mtime_ns == mtime  # not generated again
 
     for part in PARTS:  # the same as generating again in memory
-        saved = weights.state_dict(part)
+        saved = load_part(weights, part)
         assert saved.keys() == state_dicts[part].keys()
         assert all(torch.equal(saved[k], state_dicts[part][k]) for k in saved)
 
@@ -130,14 +144,14 @@ def test_generated_weights_are_deterministic_untrained_and_made_once(tmp_path, s
 def test_the_backbone_is_converted_once_to_a_cached_file_then_mapped(tmp_path, state_dicts, dtype):
     """Checkpoints are contiguous float32; the backbone runs channels-last (and in bf16 when
     asked): converted once into a file that later cold starts map."""
-    weights = generated_weights(tmp_path, seed=SEED)
+    weights = generated_weights(tmp_path, untrained_state_dicts, seed=SEED)
     cached = weights.converted_path("backbone", dtype)
     assert not cached.exists()
 
-    first = weights.state_dict("backbone", dtype)
+    first = load_part(weights, "backbone", dtype)
     assert cached.is_file()
     mtime = cached.stat().st_mtime_ns
-    again = weights.state_dict("backbone", dtype)
+    again = load_part(weights, "backbone", dtype)
     assert cached.stat().st_mtime_ns == mtime  # read back, not converted again
 
     for name, tensor in state_dicts["backbone"].items():

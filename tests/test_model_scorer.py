@@ -16,8 +16,9 @@ from inference import errors, preprocess
 from inference.gate import DIVING_CLASS, DiveGate
 from inference.model import SportsC3D, build_model
 from inference.scorer import Scorer, dtype_of, load_scorer
-from inference.video import VideoLimits, read_frames
+from inference.video import VideoLimits
 from tests import videos
+from tests.reading import read_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
@@ -115,7 +116,7 @@ def test_the_emulation_is_the_arithmetic_of_pytorchs_bf16_convolutions(scorer):
 def test_the_dtype_is_the_setting_never_the_cpu(scorer):
     assert dtype_of(load({}).model_dtype) == torch.float32
     assert dtype_of("bfloat16") == torch.bfloat16
-    bf16 = Scorer(build_model(scorer.weights), scorer.weights, torch.bfloat16)
+    bf16 = Scorer(build_model(scorer.weights, torch.bfloat16), scorer.weights, torch.bfloat16)
     assert bf16.model_info["dtype"] == "bfloat16" and scorer.model_info["dtype"] == "float32"
     assert bf16.model.backbone.conv1.weight.dtype == torch.bfloat16
     assert bf16.model.fc6.fc.weight.dtype == torch.float32  # the head always runs float32

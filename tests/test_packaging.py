@@ -18,7 +18,7 @@ from tests.helpers import ROOT
 SOURCES = ("pyproject.toml", "README.md", "divescore", "services", "standins", "devstack", "client", "web",
            "lambda_image/inference")
 PACKAGES = ("divescore", "services", "services.jobs_api", "services.status_api", "services.sweep", "services.notifier",
-            "inference", "standins", "standins.web", "devstack", "devstack.iam", "client")
+            "inference", "inference.video", "standins", "standins.web", "devstack", "devstack.iam", "client")
 
 
 @pytest.fixture(scope="module")

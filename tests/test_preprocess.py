@@ -8,8 +8,8 @@ from PIL import Image
 
 from inference import filmstrip, preprocess
 from inference.preprocess import CLIP_FRAMES, CLIPS, RESIZE_WH, plan_clips
-from inference.video import read_frames
 from tests import videos
+from tests.reading import read_frames
 
 
 def _check_plan(plan, frame_count):

@@ -99,8 +99,8 @@ def test_the_image_generates_the_weights_the_function_will_look_for():
     # The RUN that bakes the model files must call a module that exists, with the cache folder
     # the image's environment gives the function.
     runs = " ".join(instructions("inference", "RUN"))
-    assert "python3 -m inference.weights" in runs
-    assert defines(module_file("inference.weights"), "main")
+    assert "python3 -m inference.model" in runs
+    assert defines(module_file("inference.model"), "main")
     env = " ".join(instructions("inference", "ENV"))
     assert "DIVESCORE_CACHE_DIR=/opt/divescore/cache" in env
 

@@ -8,8 +8,9 @@ from bench import synthetic_dive
 from divescore import aws
 from inference import entry, errors, preprocess
 from inference.storage import RangedObject
-from inference.video import VideoLimits, probe, read_runs, runs_of
+from inference.video import RunReader, VideoLimits, runs_of
 from tests import videos
+from tests.reading import probe, read
 
 LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
 FRAMES = 1000  # 40 s at 25 fps, a keyframe a second: the six clips need about a sixth of the file
@@ -37,12 +38,13 @@ def test_frames_read_from_storage_are_the_files_and_only_a_part_of_it_is_fetched
     size = path.stat().st_size
     runs = runs_of(i for clip in preprocess.plan_clips(FRAMES) for i in clip)
     with RangedObject(s3, settings.bucket, key, size, block_bytes=BLOCK) as remote:
-        info = probe(remote, LIMITS)
-        from_storage = list(read_runs(remote, runs, info))
+        with RunReader.probed(remote, LIMITS) as reader:
+            info = reader.info
+            from_storage = list(reader.read(runs))
         assert info == probe(path, LIMITS)
         assert remote.bytes_read < 0.4 * size  # the clips' GOPs, the index, a little read-ahead
         assert remote.requests < size / BLOCK
-    from_file = list(read_runs(path, runs, info))
+    from_file = read(path, runs, info)
     assert [f.index for f in from_storage] == [f.index for f in from_file]
     assert all((a.image == b.image).all() for a, b in zip(from_storage, from_file, strict=True))
 
@@ -55,12 +57,14 @@ def test_the_entry_is_found_straight_from_storage_reading_a_part_of_the_object(s
     size = path.stat().st_size
     info = probe(path, LIMITS)
     with RangedObject(s3, settings.bucket, key, size, block_bytes=BLOCK) as remote:
-        found = entry.locate(remote, info)
+        with RunReader(remote, info) as reader:
+            found = entry.search(reader)
         # THEN: the coarse pass read the index, the fine pass the GOPs around its five candidates
         # (at this file's 12 kB/s one 64 KiB read buffer holds 5 s: bench/function.py measures
         # the share on a 200 MB phone file)
         assert remote.bytes_read < 0.8 * size
-    assert found == entry.locate(path, info)
+    with RunReader(path, info) as reader:
+        assert found == entry.search(reader)
     assert abs(round(found.time_s * scene.fps) - scene.entry_frame) <= 5
 
 
@@ -104,7 +108,6 @@ def test_storage_failing_under_the_decoder_is_recorded_as_the_storage_error(sett
     path = long_files["h264_bframes"]
     s3, key = put(settings, path)
     with RangedObject(FailingS3(s3, good), settings.bucket, key, path.stat().st_size, block_bytes=BLOCK) as remote:
-        with pytest.raises((errors.BadInput, EndpointConnectionError)):
-            info = probe(remote, LIMITS)
-            list(read_runs(remote, runs_of(range(900, 916)), info))
+        with pytest.raises((errors.BadInput, EndpointConnectionError)), RunReader.probed(remote, LIMITS) as reader:
+            list(reader.read(runs_of(range(900, 916))))
         assert isinstance(remote.failure, EndpointConnectionError)

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from inference import errors
-from inference.video import VideoLimits, probe, read_frames
+from inference.video import VideoLimits
 from tests import videos
+from tests.reading import probe, read_frames
 
 LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from inference import preprocess, video
-from inference.video import ReadStats, RunReader, VideoLimits, open_video, probe, read_runs, runs_of
+from inference import preprocess
+from inference.video import ReadStats, RunReader, VideoLimits, runs_of
 from tests import videos
+from tests.reading import probe, read
 
 LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
 SECONDS, FPS, GOP = 12.0, 25, 25  # 300 frames, a keyframe a second: six clips, each one GOP or two
@@ -39,8 +40,8 @@ def read_both_ways(path, plan):
     info = probe(path, LIMITS)
     runs = runs_of(i for clip in plan for i in clip)
     seeking, sequential = ReadStats(), ReadStats()
-    sought = list(read_runs(path, runs, info, stats=seeking))
-    reference = list(read_runs(path, runs, info, seek=False, stats=sequential))
+    sought = read(path, runs, info, stats=seeking)
+    reference = read(path, runs, info, seek=False, stats=sequential)
     return info, sought, reference, seeking, sequential
 
 
@@ -56,6 +57,14 @@ def test_seeking_gives_the_clip_tensors_of_a_sequential_decode(files, kind):
     for ours, theirs in zip(clip_tensors(sought, plan), clip_tensors(reference, plan), strict=True):
         assert torch.equal(ours, theirs)
     assert sequential.sequential and sequential.decoded == wanted[-1] + 1
+
+
+def count_openings(monkeypatch) -> list:
+    """The sources of the containers opened from here on (each opening is one ``av.open``)."""
+    opened, real_open = [], av.open
+    monkeypatch.setattr(av, "open", lambda source, *args, **kwargs: opened.append(source) or real_open(
+        source, *args, **kwargs))
+    return opened
 
 
 def keyframe_indices(path):
@@ -87,8 +96,7 @@ def test_one_reader_asked_for_runs_in_any_order_gives_a_sequential_decodes_frame
     # overlapping, from the first frame, up to the last
     info = probe(files[kind], LIMITS)
     runs = [range(200, 216), range(40, 56), range(210, 230), range(0, 8), range(280, FRAMES)]
-    opened = []
-    monkeypatch.setattr(video, "open_video", lambda source: opened.append(source) or open_video(source))
+    opened = count_openings(monkeypatch)
     stats = ReadStats()
     with RunReader(files[kind], info, stats=stats) as reader:
         got = [list(reader.read([run])) for run in runs]
@@ -96,7 +104,7 @@ def test_one_reader_asked_for_runs_in_any_order_gives_a_sequential_decodes_frame
     # once and read without a sequential pass (a recorder's WebM, without an index, is read
     # sequentially for each request, after one opening that finds it cannot seek)
     monkeypatch.undo()
-    reference = {f.index: f for f in read_runs(files[kind], [range(FRAMES)], info, seek=False)}
+    reference = {f.index: f for f in read(files[kind], [range(FRAMES)], info, seek=False)}
     for run, frames in zip(runs, got, strict=True):
         assert [f.index for f in frames] == list(run)
         for frame in frames:
@@ -112,8 +120,7 @@ def test_one_reader_asked_for_runs_in_any_order_gives_a_sequential_decodes_frame
 def test_frames_kept_by_the_search_are_what_decoding_them_again_gives(files, kind, monkeypatch):
     # GIVEN one reader for the whole job: the probe, a grayscale run that keeps its frames
     # (the entry search), then the window's BGR frames, partly inside that run
-    opened = []
-    monkeypatch.setattr(video, "open_video", lambda source: opened.append(source) or open_video(source))
+    opened = count_openings(monkeypatch)
     with RunReader.probed(files[kind], LIMITS) as reader:
         info = reader.info
         searched = list(reader.read([range(150, 260)], gray_size=(64, 36), keep_bytes=1 << 30))
@@ -123,7 +130,7 @@ def test_frames_kept_by_the_search_are_what_decoding_them_again_gives(files, kin
         again = list(reader.read([range(180, 190)]))  # the window's read let go of what it did not take
     monkeypatch.undo()
     assert info == probe(files[kind], LIMITS)
-    reference = {f.index: f for f in read_runs(files[kind], [range(FRAMES)], info, seek=False)}
+    reference = {f.index: f for f in read(files[kind], [range(FRAMES)], info, seek=False)}
     # THEN the window's frames are a sequential decode's, the 50 inside the run are not decoded
     # again, and a seekable file is opened once for all of it
     assert [f.index for f in searched] == list(range(150, 260))
@@ -165,7 +172,7 @@ def test_the_frames_are_those_opencv_decodes(files, kind):
         decoded.append(frame[1])
     capture.release()
     info = probe(files[kind], LIMITS)
-    for frame in read_runs(files[kind], [range(40, 56), range(250, 266)], info):
+    for frame in read(files[kind], [range(40, 56), range(250, 266)], info):
         assert np.array_equal(frame.image, decoded[frame.index])
 
 
@@ -181,7 +188,7 @@ def test_a_rotated_phone_video_is_read_upright(tmp_path, degrees):
     raw = subprocess.run([videos.FFMPEG, "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "rawvideo",
                           "-pix_fmt", "bgr24", "pipe:1"], check=True, capture_output=True).stdout
     upright = np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
-    frames = list(read_runs(path, [range(0, 16), range(30, 46)], info))
+    frames = read(path, [range(0, 16), range(30, 46)], info)
     assert len(frames) == 32
     for frame in frames:
         assert frame.image.shape == (height, width, 3)

@@ -1,6 +1,6 @@
 """Where the diver enters the water in a video: :mod:`inference.detect`'s two passes over
-what :mod:`inference.packets` and :mod:`inference.video` read, from a path or a seekable
-file object (an S3 object read through ranged GETs)."""
+what a job's :class:`inference.video.RunReader` reads (packet sizes, then small frames), from
+a path or a seekable file object (an S3 object read through ranged GETs)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from inference import detect, packets
-from inference.video import ReadStats, RunReader, Source, VideoInfo, runs_of
+from inference import detect
+from inference.video import RunReader, runs_of
 
 # The search keeps the frames of the last run it decodes, up to this many bytes (about 120
 # frames of 1080p, 4.8 s at 25 fps; 30 of 4K), for the window that ends in them: they are not
 # decoded twice.
 KEPT_FRAME_BYTES = 384 << 20
-
-
-def locate(source: Source, info: VideoInfo, reader: type[RunReader] = RunReader, stats: ReadStats | None = None,
-           on_frame: Callable[[], None] = lambda: None) -> detect.Entry | None:
-    """:func:`search` in a file of its own."""
-    with reader(source, info, stats=stats) as frames:
-        return search(frames, on_frame)
 
 
 def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> detect.Entry | None:
@@ -33,7 +26,7 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> de
     search stops at the first entry found ``detect.SURE``. ``on_frame()`` is called after
     each frame (the worker's cancel check: it may raise to stop the search)."""
     info = frames.info
-    sizes, keyframes = packets.sizes_in(frames.opened(), info.frames)
+    sizes, keyframes = frames.packet_sizes()
     found = detect.candidates(detect.activity(sizes, keyframes, info.fps), info.fps)
     size = detect.small_size(info.width, info.height)
     small: dict[int, np.ndarray] = {}

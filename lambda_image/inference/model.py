@@ -1,5 +1,7 @@
 """C3D-AVG (Parmar and Morris, "What and How Well You Performed?", CVPR 2019, MTL-AQA):
-the network's parts and :func:`build_model`, which assembles them and loads their weights.
+the network's parts and :func:`build_model`, which assembles them and loads their weights
+(files found by :mod:`inference.weights`) in the memory layout the network runs in; and the
+untrained initialisation the default weights are generated with.
 
 The network is three parts, one per published checkpoint file, so those files load with
 ``strict=True`` unchanged. Attribute names are part of that file format; do not rename them.
@@ -11,17 +13,28 @@ The network is three parts, one per published checkpoint file, so those files lo
 
 The clips' backbone features are averaged, go through fc6 and the regressor, and the output
 is multiplied by 17, the standard deviation training divided the judges' scores by.
+
+    python -m inference.model [--cache-dir DIR]    # generate the untrained weights ahead of
+                                                   # time (image build), with the backbone's
+                                                   # converted copies
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import argparse
+import sys
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from inference.weights import Weights
+from inference.weights import (
+    StateDicts,
+    Weights,
+    default_cache_dir,
+    generated_weights,
+    load_state_dict,
+    save_state_dict,
+)
 
 NAME = "C3D-AVG (MTL-AQA)"
 SCORE_STD = 17.0
@@ -134,25 +147,48 @@ class SportsC3D(C3DBackbone):
 BACKBONE_MEMORY_FORMAT = torch.channels_last_3d
 
 
+def load_part(weights: Weights, part: str, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """The part's tensors, memory-mapped, in ``dtype`` and with its convolutions in the
+    backbone's layout (:data:`BACKBONE_MEMORY_FORMAT`). Where the files hold another dtype or
+    layout (checkpoints are float32 and contiguous) they come from a converted copy, written
+    once to ``weights.converted_dir`` (at image build or on first need) so that a cold start
+    maps it instead of converting every tensor; without a place to keep it, converted in
+    memory."""
+    state = load_state_dict(weights.files()[part])
+    if not _needs_conversion(state, dtype):
+        return state
+    converted = weights.converted_path(part, dtype)
+    if converted is not None and converted.is_file():
+        return load_state_dict(converted)
+    state = _converted(state, dtype)
+    if converted is not None:
+        save_state_dict(state, converted)
+    return state
+
+
+def _needs_conversion(state: dict[str, torch.Tensor], dtype: torch.dtype) -> bool:
+    return any(t.dtype != dtype or (t.dim() == 5 and not t.is_contiguous(memory_format=BACKBONE_MEMORY_FORMAT))
+               for t in state.values() if t.is_floating_point())
+
+
+def _converted(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    return {name: (t.to(dtype=dtype, memory_format=BACKBONE_MEMORY_FORMAT) if t.dim() == 5 else t.to(dtype))
+            .detach().clone() for name, t in state.items()}
+
+
 def build_model(weights: Weights, backbone_dtype: torch.dtype = torch.float32) -> C3DAVG:
     """C3D-AVG in eval mode, with ``weights`` loaded strictly: the backbone in
-    ``backbone_dtype`` (and its layout), the head in float32.
+    ``backbone_dtype`` and :data:`BACKBONE_MEMORY_FORMAT`, the head in float32.
 
     The modules are made on the meta device and take the loaded tensors as they are
-    (``assign=True``): no random initialisation to throw away, and memory-mapped files stay
-    mapped instead of being copied (a backbone in another dtype comes from its own cached
-    file, converted once: see :meth:`inference.weights.Weights.state_dict`).
+    (``assign=True``, so their dtype and layout are those :func:`load_part` gives): no random
+    initialisation to throw away, and memory-mapped files stay mapped instead of being copied.
     """
     with torch.device("meta"):
         model = C3DAVG()
     for part in PARTS:
         dtype = backbone_dtype if part == "backbone" else torch.float32
-        getattr(model, part).load_state_dict(weights.state_dict(part, dtype), strict=True, assign=True)
-    model.fc6.float()
-    model.regressor.float()
-    # a no-op when the files already hold this dtype and layout (a converted copy); float32
-    # files are contiguous, so their 5-D tensors are copied into channels-last here (110 MB)
-    model.backbone.to(dtype=backbone_dtype, memory_format=BACKBONE_MEMORY_FORMAT)
+        getattr(model, part).load_state_dict(load_part(weights, part, dtype), strict=True, assign=True)
     return model.eval()
 
 
@@ -161,3 +197,47 @@ def build_gate_network(state_dict: dict[str, torch.Tensor]) -> SportsC3D:
         net = SportsC3D()
     net.load_state_dict(state_dict, strict=True, assign=True)
     return net.float().eval()
+
+
+# -- untrained weights --------------------------------------------------------------------
+
+def untrained_state_dicts(seed: int) -> StateDicts:
+    """Random weights for each part from ``seed``, in about a second: what the default
+    (untrained) weights are generated with (:func:`inference.weights.generated_weights`).
+
+    He (Kaiming) normal initialisation for the ReLU layers keeps activations at a steady scale
+    through the network, so the untrained score still changes with the video (PyTorch's
+    default initialisation shrinks them layer by layer until every video scores about the
+    same). The regressor keeps PyTorch's default initialisation.
+    """
+    with torch.device("meta"):
+        model = C3DAVG()
+    model.to_empty(device="cpu")  # allocate without the default initialisation we would overwrite
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for module in [*model.backbone.modules(), *model.fc6.modules()]:
+            if isinstance(module, (nn.Conv3d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+        model.regressor.fc_final_score.reset_parameters()
+    return {part: getattr(model, part).state_dict() for part in PARTS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inference.model",
+                                     description="Generate the default (untrained) weights and the backbone's "
+                                                 "converted copies, ahead of time.")
+    parser.add_argument("--cache-dir", help="where to generate them (default: DIVESCORE_CACHE_DIR or ~/.cache)")
+    args = parser.parse_args(argv)
+    from divescore.settings import load
+
+    settings = load()
+    weights = generated_weights(args.cache_dir or default_cache_dir(settings), untrained_state_dicts)
+    for dtype in (torch.float32, torch.bfloat16):  # the backbone's converted copies (written once)
+        load_part(weights, "backbone", dtype)
+    print(f"{weights.name}: {weights.backbone.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

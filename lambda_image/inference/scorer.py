@@ -29,7 +29,7 @@ from divescore.jobs import Stage
 from divescore.settings import Settings
 from inference import detect, entry, filmstrip, preprocess
 from inference.gate import DiveGate
-from inference.model import BACKBONE_MEMORY_FORMAT, C3DAVG, NAME, build_model
+from inference.model import BACKBONE_MEMORY_FORMAT, C3DAVG, NAME, build_model, untrained_state_dicts
 from inference.video import ReadStats, RunReader, Source, VideoInfo, VideoLimits, runs_of
 from inference.weights import Weights, resolve
 from inference.window import Window, ending_at, whole
@@ -133,13 +133,14 @@ class Scorer:
 
     def __init__(self, model: C3DAVG, weights: Weights, dtype: torch.dtype = torch.float32,
                  gate: DiveGate | None = None):
+        """``model`` as :func:`inference.model.build_model` gives it for ``dtype``: only the
+        backbone (99.9 % of the work) runs in ``dtype`` (bf16 when asked), in channels-last,
+        the layout oneDNN's convolutions are fastest in; the head stays float32 for the
+        score's precision."""
         self.model = model
         self.weights = weights
         self.dtype = dtype
         self.gate = gate
-        # Only the backbone (99.9 % of the work) runs in bf16, and in channels-last, the layout
-        # oneDNN's convolutions are fastest in. The head stays float32 for the score's precision.
-        model.backbone.to(dtype=dtype, memory_format=BACKBONE_MEMORY_FORMAT)  # a no-op when build_model did it
 
     @property
     def model_info(self) -> dict:
@@ -239,7 +240,7 @@ class Scorer:
 
 def choose_window(reader: RunReader, entry_s: float | None, on_frame: Callable[[], None] = lambda: None) -> Window:
     """``given`` when ``entry_s`` is set; ``detected`` when the entry is found in what
-    ``reader`` reads with confidence; otherwise ``whole`` (today's even spread). ``on_frame``
+    ``reader`` reads with confidence; otherwise ``whole`` (the whole video). ``on_frame``
     as for :func:`inference.entry.search`."""
     info = reader.info
     if entry_s is not None:
@@ -258,4 +259,4 @@ def _load(weights: Weights, dtype: torch.dtype) -> Scorer:
 
 def load_scorer(settings: Settings) -> Scorer:
     """The scorer for ``settings``'s weights and dtype, loaded once per process."""
-    return _load(resolve(settings), dtype_of(settings.model_dtype))
+    return _load(resolve(settings, untrained_state_dicts), dtype_of(settings.model_dtype))

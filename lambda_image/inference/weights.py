@@ -1,4 +1,6 @@
-"""Which weights the model runs with, and the files they live in.
+"""Which weights the model runs with, and the files they live in: finding, loading and
+storing them. This module knows files, not the network (:mod:`inference.model` builds it,
+converts its tensors and makes its untrained weights).
 
 Two kinds, both in the published MTL-AQA file layout (one ``torch.save``'d state dict per
 part: ``model_CNN_{tag}.pth``, ``model_my_fc6_{tag}.pth``, ``model_score_regressor_{tag}.pth``):
@@ -8,26 +10,21 @@ part: ``model_CNN_{tag}.pth``, ``model_my_fc6_{tag}.pth``, ``model_score_regress
 - otherwise weights generated from a fixed seed into the cache folder on first use. They are
   UNTRAINED: the score they give is a deterministic function of the video with no meaning, and
   every result says ``"calibrated": false``.
-
-    python -m inference.weights [--cache-dir DIR]    # generate ahead of time (image build),
-                                                     # with the backbone's bf16 copy
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import os
 import re
 import shutil
-import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from divescore.settings import Settings
 
@@ -39,6 +36,10 @@ FILE_PATTERNS = {
 GATE_FILE = "c3d.pickle"
 GENERATED_SEED = 20190616  # fixed, so every runtime generates the same untrained weights
 GENERATED_TAG = "untrained"
+
+StateDicts = dict[str, dict[str, torch.Tensor]]  # part name -> its state dict
+# Makes every part's untrained state dict from a seed (:func:`inference.model.untrained_state_dicts`).
+Generate = Callable[[int], StateDicts]
 
 
 class WeightsError(RuntimeError):
@@ -59,46 +60,16 @@ class Weights:
     def files(self) -> dict[str, Path]:
         return {part: getattr(self, part) for part in FILE_PATTERNS}
 
-    def state_dict(self, part: str, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-        """The part's tensors, memory-mapped, in ``dtype`` and with its convolutions in the
-        backbone's layout (:data:`inference.model.BACKBONE_MEMORY_FORMAT`). Where the files
-        hold another dtype or layout (checkpoints are float32 and contiguous) they come from a
-        converted copy, written once to ``converted_dir`` (at image build or on first need) so
-        that a cold start maps it instead of converting every tensor."""
-        path = getattr(self, part)
-        state = load_state_dict(path)
-        if not _needs_conversion(state, dtype):
-            return state
-        converted = self.converted_path(part, dtype)
-        if converted is not None and converted.is_file():
-            return load_state_dict(converted)
-        state = _converted(state, dtype)
-        if converted is not None:
-            _save_atomically(state, converted)
-        return state
-
     def converted_path(self, part: str, dtype: torch.dtype) -> Path | None:
+        """Where the part's copy converted to ``dtype`` (and the layout it runs in) is cached,
+        or None when nowhere."""
         if self.converted_dir is None:
             return None
         name = getattr(self, part).name.removesuffix(".pth")
         return self.converted_dir / f"{name}.{str(dtype).removeprefix('torch.')}.pth"
 
 
-def _needs_conversion(state: dict[str, torch.Tensor], dtype: torch.dtype) -> bool:
-    from inference.model import BACKBONE_MEMORY_FORMAT
-
-    return any(t.dtype != dtype or (t.dim() == 5 and not t.is_contiguous(memory_format=BACKBONE_MEMORY_FORMAT))
-               for t in state.values() if t.is_floating_point())
-
-
-def _converted(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    from inference.model import BACKBONE_MEMORY_FORMAT
-
-    return {name: (t.to(dtype=dtype, memory_format=BACKBONE_MEMORY_FORMAT) if t.dim() == 5 else t.to(dtype))
-            .detach().clone() for name, t in state.items()}
-
-
-def _save_atomically(state: dict[str, torch.Tensor], path: Path) -> None:
+def save_state_dict(state: dict[str, torch.Tensor], path: Path) -> None:
     """Written aside and renamed; a read-only cache (an image's) is left as it is."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,11 +128,12 @@ def default_cache_dir(settings: Settings) -> Path:
     return Path(settings.cache_dir) if settings.cache_dir else Path.home() / ".cache" / "divescore"
 
 
-def generated_weights(cache_dir: str | Path, seed: int = GENERATED_SEED) -> Weights:
-    """Untrained weights from ``seed``, generated into ``cache_dir`` the first time."""
+def generated_weights(cache_dir: str | Path, generate: Generate, seed: int = GENERATED_SEED) -> Weights:
+    """Untrained weights from ``seed`` in ``cache_dir``, stored there the first time from
+    ``generate(seed)``."""
     folder = Path(cache_dir) / f"c3d-avg-untrained-seed{seed}"
     if not (folder / "weights.json").is_file():
-        _generate_into(folder, seed)
+        _store_generated(folder, generate(seed), seed)
     files = {part: folder / pattern.format(tag=GENERATED_TAG) for part, pattern in FILE_PATTERNS.items()}
     return Weights(
         name=f"untrained-seed{seed}",
@@ -175,37 +147,14 @@ def generated_weights(cache_dir: str | Path, seed: int = GENERATED_SEED) -> Weig
     )
 
 
-def generate_state_dicts(seed: int) -> dict[str, dict[str, torch.Tensor]]:
-    """Random weights for each part from ``seed``, in about a second.
-
-    He (Kaiming) normal initialisation for the ReLU layers keeps activations at a steady scale
-    through the network, so the untrained score still changes with the video (PyTorch's
-    default initialisation shrinks them layer by layer until every video scores about the
-    same). The regressor keeps PyTorch's default initialisation.
-    """
-    from inference.model import C3DAVG, PARTS
-
-    with torch.device("meta"):
-        model = C3DAVG()
-    model.to_empty(device="cpu")  # allocate without the default initialisation we would overwrite
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for module in [*model.backbone.modules(), *model.fc6.modules()]:
-            if isinstance(module, (nn.Conv3d, nn.Linear)):
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                nn.init.zeros_(module.bias)
-        model.regressor.fc_final_score.reset_parameters()
-    return {part: getattr(model, part).state_dict() for part in PARTS}
-
-
-def _generate_into(folder: Path, seed: int) -> None:
+def _store_generated(folder: Path, state_dicts: StateDicts, seed: int) -> None:
     # Written to a temporary folder and renamed into place, so a runtime starting at the
     # same time never reads half-written files.
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".generating-", dir=folder.parent))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the files from another user (Lambda's runtime user)
     try:
-        for part, state in generate_state_dicts(seed).items():
+        for part, state in state_dicts.items():
             torch.save(state, staging / FILE_PATTERNS[part].format(tag=GENERATED_TAG))
         (staging / "weights.json").write_text(json.dumps({"seed": seed, "calibrated": False, "trained": False}))
         try:
@@ -219,28 +168,12 @@ def _generate_into(folder: Path, seed: int) -> None:
 
 # -- choosing ---------------------------------------------------------------------------
 
-def resolve(settings: Settings) -> Weights:
+def resolve(settings: Settings, generate: Generate) -> Weights:
+    """The checkpoints in ``settings.model_dir`` when it is set, else the generated weights
+    in the cache folder (made by ``generate`` the first time)."""
     if settings.model_dir:
         weights = checkpoint_weights(settings.model_dir)
         # Converted copies go to the cache, never into the user's folder (read-only in the image).
         folder = hashlib.sha256(str(weights.backbone.resolve()).encode()).hexdigest()[:16]
         return dataclasses.replace(weights, converted_dir=default_cache_dir(settings) / "converted" / folder)
-    return generated_weights(default_cache_dir(settings))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inference.weights", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache-dir", help="where to generate them (default: DIVESCORE_CACHE_DIR or ~/.cache)")
-    args = parser.parse_args(argv)
-    from divescore.settings import load
-
-    settings = load()
-    weights = generated_weights(args.cache_dir or default_cache_dir(settings))
-    for dtype in (torch.float32, torch.bfloat16):  # the backbone's converted copies (written once)
-        weights.state_dict("backbone", dtype)
-    print(f"{weights.name}: {weights.backbone.parent}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return generated_weights(default_cache_dir(settings), generate)

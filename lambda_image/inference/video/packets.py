@@ -1,5 +1,6 @@
 """The compressed frames' sizes, without decoding and, where the container has an index,
-without reading the frames: the entry detector's cheap first pass (:mod:`inference.detect`).
+without reading the frames: the entry detector's cheap first pass (:mod:`inference.detect`),
+read through :meth:`inference.video.RunReader.packet_sizes`.
 
 An MP4 or MOV file lists every sample's size and keyframe flag in its sample table, which
 FFmpeg reads when it opens the file (PyAV's ``stream.index_entries``): the sizes of a 200 MB
@@ -13,24 +14,14 @@ from __future__ import annotations
 import av
 import numpy as np
 
-from inference.video import Source, open_video
-
 INDEX_SHARE = 0.9  # an index listing fewer of the announced frames than this is not a sample table
 
 
-def sizes(source: Source, expected_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) bytes per video packet in decode order, (N,) keyframe flags."""
-    container = open_video(source)
-    try:
-        return sizes_in(container, expected_frames)
-    finally:
-        container.close()
-
-
-def sizes_in(container: av.container.InputContainer, expected_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`sizes` from a container already open (a job's one container), wherever it
-    stands: demuxing starts from the top and leaves it at its end. (Not a second container:
-    two over one file object would move each other's read position.)"""
+def packet_sizes(container: av.container.InputContainer, expected_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) bytes per video packet in decode order, (N,) keyframe flags, from a container
+    already open (a job's one container), wherever it stands: demuxing starts from the top and
+    leaves it at its end. (Not a second container: two over one file object would move each
+    other's read position.)"""
     found = _indexed(container, expected_frames)
     if found is None:
         container.seek(0)
