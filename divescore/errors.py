@@ -96,6 +96,13 @@ class InvalidWait(ApiError):
     status, code = 400, "invalid_wait"
 
 
+class TooManyWaiting(ApiError):
+    """Every waiting place of the instance is taken; the client asks again after ``retry_after``."""
+
+    status, code = 503, "too_many_waiting"
+    retry_after = 1
+
+
 # -- transport (raised by services.http for what Flask/Werkzeug reject) ----------------
 
 class NotFound(ApiError):

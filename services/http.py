@@ -145,6 +145,8 @@ def logger_of(app: Flask) -> Logger:
 def error_response(err: errors.ApiError) -> Response:
     response = jsonify(err.body())
     response.status_code = err.status
+    if getattr(err, "retry_after", None):
+        response.headers["Retry-After"] = str(err.retry_after)
     return response
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from divescore import aws
+from divescore import aws, errors
 from divescore.jobs import PUBLIC_FIELDS, JobStore, Stage, new_job_id
 from services.status_api import create_app
 from services.status_api.waiting import Snapshot, wait_for_change
@@ -309,3 +309,21 @@ def test_cors_exposes_the_etag_to_the_allowed_origin_only(score, api_settings, s
 
     refused = get(score, job_id, headers={"Origin": "http://evil.example"})
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_a_wait_beyond_the_waiting_places_is_refused_at_once():
+    from services.status_api.waiting import WaitingPlaces
+
+    places = WaitingPlaces(2)
+    with places.taken(), places.taken(), pytest.raises(errors.TooManyWaiting) as refused, places.taken():
+        pass
+    assert refused.value.status == 503 and refused.value.retry_after == 1
+    with places.taken():  # the places are given back
+        pass
+
+
+def test_every_gunicorn_worker_keeps_threads_beyond_its_waiting_places():
+    from services.status_api.app import WAITING_PLACES
+    from standins.serving import SERVICES
+
+    assert SERVICES["status_api"].threads >= WAITING_PLACES + 2

@@ -16,6 +16,7 @@ import hmac
 import json
 import re
 import socket
+import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +24,7 @@ import pytest
 import requests
 
 from divescore.jobs import PUBLIC_FIELDS
+from tests.helpers import wait_until
 from tests.stack_support import (
     create_job,
     new_job,
@@ -317,3 +319,37 @@ def test_the_stacks_logs_hold_no_signature_and_no_secret(stack, multipart_job):
     assert unredacted == []
     assert "AWS_SECRET_ACCESS_KEY" not in logs and "aws_secret_access_key" not in logs.lower()
     assert "Authorization: AWS4" not in logs and "AWS4-HMAC-SHA256 Credential" not in logs
+
+
+def test_two_hundred_waiting_clients_cannot_starve_the_status_api(stack):
+    """Each long poll holds a thread; once a process's waiting places are taken, more polls are
+    refused at once with Retry-After, so reads and /healthz still find a thread."""
+    job = new_job(stack).json()  # awaiting its upload: it does not change while the polls wait
+    url = f"{stack.score_url}/v1/jobs/{job['job_id']}"
+    etag = requests.get(url, timeout=30).headers["ETag"]
+    answers: list[tuple[int, str | None]] = []
+
+    def poll():
+        try:
+            answer = requests.get(url, params={"wait": 20}, headers={"If-None-Match": etag}, timeout=120)
+            answers.append((answer.status_code, answer.headers.get("Retry-After")))
+        except requests.RequestException as err:
+            answers.append((0, repr(err)))
+
+    polls = [threading.Thread(target=poll) for _ in range(200)]
+    for thread in polls:
+        thread.start()
+    try:
+        wait_until(lambda: any(status == 503 for status, _ in answers), 60, what="a poll refused: every place taken")
+        started = time.monotonic()
+        assert requests.get(f"{stack.score_url}/healthz", timeout=30).status_code == 200
+        assert requests.get(url, timeout=30).status_code == 200
+        answered_in = time.monotonic() - started
+    finally:
+        for thread in polls:
+            thread.join(120)
+    # Behind 16 busy threads they would wait for a poll to end (20 s).
+    assert answered_in < 10, f"a read and /healthz took {answered_in:.1f} s behind the polls"
+    assert {status for status, _ in answers} <= {304, 503}, answers
+    assert all(retry == "1" for status, retry in answers if status == 503)
+    assert sum(status == 304 for status, _ in answers) <= 2 * 12  # two workers, twelve places each

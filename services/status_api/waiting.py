@@ -7,10 +7,12 @@ runs with read access only.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Collection
 
@@ -61,6 +63,27 @@ def read_job(job_id: str, settings: Settings, *, store: JobStore, presigner) -> 
             ExpiresIn=settings.url_ttl_seconds,
         )
     return Snapshot(body=body, etag=etag_of(view))
+
+
+class WaitingPlaces:
+    """How many requests of one process may wait at once. A waiting request holds a thread for
+    up to ``max_wait_seconds``; with every thread waiting, nothing else (a plain read,
+    ``/healthz``) would be answered until one ends. A request that finds no place is refused at
+    once (503 with ``Retry-After``), and the clients ask again."""
+
+    def __init__(self, places: int):
+        self._places = threading.BoundedSemaphore(places)
+
+    @contextlib.contextmanager
+    def taken(self):
+        if not self._places.acquire(blocking=False):
+            raise errors.TooManyWaiting(
+                "Too many clients are waiting for jobs to change on this server; ask again in a second."
+            )
+        try:
+            yield
+        finally:
+            self._places.release()
 
 
 def wait_for_change(read: Callable[[], Snapshot | None], *, seen: Collection[str], wait_seconds: float,
