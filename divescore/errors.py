@@ -88,6 +88,10 @@ class UploadNotAvailable(ApiError):
     status, code = 409, "upload_not_available"
 
 
+class JobNotScored(ApiError):
+    status, code = 409, "job_not_scored"
+
+
 class JobAlreadyFinal(ApiError):
     status, code = 409, "job_already_final"
 

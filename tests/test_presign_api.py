@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from divescore import aws
+from divescore import aws, errors
 from divescore.jobs import is_job_id, new_job_id
 from divescore.settings import MIB
 from services.jobs_api import create_app
@@ -555,3 +555,34 @@ def test_the_same_app_answers_api_gateway_events(api_settings):
 
     health = handler(http_api_event("GET", "/healthz"), None)
     assert (health["statusCode"], json.loads(health["body"])) == (200, {"status": "ok"})
+
+
+def test_a_video_deleted_between_its_check_and_its_copy_ends_the_rescore_409_with_no_job_left_waiting(
+        api_settings, store, s3):
+    from botocore.exceptions import ClientError
+
+    from services.jobs_api.uploads import rescore
+
+    # GIVEN a scored job whose video S3 deletes right after the check (retention, a cancel)
+    source = new_job_id()
+    key = api_settings.upload_key(source)
+    store.create(job_id=source, filename="dive.mp4", content_type=VIDEO, size=SMALL, key=key, ttl_seconds=3600)
+    s3.put_object(Bucket=api_settings.bucket, Key=key, Body=b"v" * SMALL)
+    store.mark_queued(source)
+    claimed = store.claim(source, lease_seconds=60)
+    assert store.succeed(source, claimed["claim"], {"score": 1.0})
+
+    class DeletedAfterTheCheck:
+        def __getattr__(self, name):
+            return getattr(s3, name)
+
+        def copy_object(self, **kwargs):
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "gone"}}, "CopyObject")
+
+    # WHEN it is scored again
+    with pytest.raises(errors.UploadNotAvailable):
+        rescore(source, {}, api_settings, store=store, s3=DeletedAfterTheCheck())
+
+    # THEN the job the rescore had begun ended failed, saying why: none is left waiting
+    [begun] = [job for job in store._scan() if job.get("rescore_of") == source]
+    assert begun["status"] == "failed" and begun["error"]["code"] == "upload_not_available"

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from bench import synthetic_dive
-from tests.stack_support import create_job, new_job, post_upload, wait_final
+from tests.stack_support import create_job, new_job, post_upload, small_clip, wait_final
 
 pytestmark = pytest.mark.stack
 
@@ -85,4 +85,13 @@ def test_score_from_here_needs_a_job_and_its_upload(stack):
     assert (response.status_code, response.json()["error"]["code"]) == (404, "job_not_found")
     waiting = new_job(stack).json()  # created, never uploaded
     response = requests.post(f"{stack.presign_url}/v1/jobs/{waiting['job_id']}/rescore", json={}, timeout=30)
-    assert (response.status_code, response.json()["error"]["code"]) == (409, "upload_not_available")
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "job_not_scored")
+
+
+def test_a_canceled_job_is_never_scored_again_even_when_its_upload_lands_late(stack, tmp_path):
+    path = small_clip(tmp_path / "late.mp4", offset=13)
+    job = create_job(stack, path)
+    assert requests.post(f"{stack.presign_url}/v1/jobs/{job['job_id']}/cancel", timeout=30).status_code == 200
+    post_upload(job, path)  # its form is still valid: the video lands after the cancel
+    response = requests.post(f"{stack.presign_url}/v1/jobs/{job['job_id']}/rescore", json={}, timeout=30)
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "job_not_scored"), response.text

@@ -243,18 +243,36 @@ def rescore(job_id: str, body: Any, settings: Settings, *, store: JobStore, s3) 
         raise errors.JobNotFound()
     _object_with_fields(body, {}, example=RESCORE_EXAMPLE, optional=("entry_s",))
     entry_s = parse_entry_s(body.get("entry_s"), settings)
-    if job["status"] == Status.AWAITING_UPLOAD or not _object_exists(s3, settings, job["key"]):
-        raise errors.UploadNotAvailable(
-            "This job's video is not in storage (not uploaded yet, or past its retention of "
-            f"{settings.upload_retention_days} day(s)). Create a new job and upload the video."
+    if job["status"] not in (Status.SUCCEEDED, Status.FAILED) or not job.get("attempts"):
+        raise errors.JobNotScored(
+            f"This job was never scored (it is {job['status']}): only a scored job's video can be scored again. "
+            "Create a new job and upload the video."
         )
+    if not _object_exists(s3, settings, job["key"]):
+        raise _upload_gone(settings)
     new_id = jobs.new_job_id()
     key = settings.upload_key(new_id)
+    # The record comes first: the copy's ObjectCreated event queues the new job, and the function
+    # acknowledges an event for a job it does not know.
     store.create(job_id=new_id, filename=job["filename"], content_type=job["content_type"], size=job["size"],
                  key=key, ttl_seconds=settings.job_ttl_days * 86400, entry_s=entry_s, rescore_of=job_id)
-    s3.copy_object(Bucket=settings.bucket, Key=key, CopySource={"Bucket": settings.bucket, "Key": job["key"]})
+    try:
+        s3.copy_object(Bucket=settings.bucket, Key=key, CopySource={"Bucket": settings.bucket, "Key": job["key"]})
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise
+        gone = _upload_gone(settings)  # deleted since it was looked at: the new job ends saying so
+        store.fail(new_id, gone.code, gone.message)
+        raise gone from None
     store.mark_queued(new_id)
     return jobs.public_view(store.get(new_id))
+
+
+def _upload_gone(settings: Settings) -> errors.UploadNotAvailable:
+    return errors.UploadNotAvailable(
+        "This job's video is not in storage (past its retention of "
+        f"{settings.upload_retention_days} day(s)). Create a new job and upload the video."
+    )
 
 
 # -- resuming a multipart upload --------------------------------------------------------
