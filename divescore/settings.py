@@ -66,7 +66,8 @@ class Settings:
         "", "S3 address the browser uses, when it differs from the services' (compose); empty: the same"
     )
     s3_addressing_style: str = _setting("auto", "S3 addressing style: auto, path or virtual")
-    presign_api_url: str = _setting("http://127.0.0.1:8001", "address of the presign API the web page calls")
+    presign_api_url: str = _setting(
+        "http://127.0.0.1:8001", "address of the jobs API the web page calls; the URLs its answers carry name it")
     score_api_url: str = _setting("http://127.0.0.1:8002", "address of the score API the web page calls")
     max_wait_seconds: int = _setting(25, "longest long-poll ?wait= (below API Gateway's 30 s)", min=0, max=29)
     poll_interval_ms: int = _setting(100, "how often a waiting request re-reads the job record", min=10)

@@ -57,6 +57,9 @@ def gunicorn_command(service: str, settings: Settings) -> list[str]:
         "--no-control-socket",
         # The app logs each request itself, as JSON with its request id.
         "--error-logfile", "-",
+        # No proxy stands in front: X-Forwarded-* headers are anyone's words, trusted from no one
+        # (gunicorn's default trusts them from 127.0.0.1, which is every client of the native stack).
+        "--forwarded-allow-ips", "",
         serving.app,
     ]
 

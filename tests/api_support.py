@@ -77,8 +77,10 @@ class Served:
 def serve_with_gunicorn(service: str, settings: Settings, env: dict[str, str], log_dir: Path) -> Iterator[Served]:
     """``service`` under gunicorn, with the command line the stack uses, on a free port."""
     port = free_port()
-    port_setting = {"jobs_api": "presign_port", "status_api": "score_port"}[service]
-    settings = dataclasses.replace(settings, host="127.0.0.1", **{port_setting: port})
+    port_setting, url_setting = {"jobs_api": ("presign_port", "presign_api_url"),
+                                 "status_api": ("score_port", "score_api_url")}[service]
+    settings = dataclasses.replace(settings, host="127.0.0.1",
+                                   **{port_setting: port, url_setting: f"http://127.0.0.1:{port}"})
     child_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DIVESCORE_")},
         **env, **settings.to_env(),

@@ -353,3 +353,16 @@ def test_two_hundred_waiting_clients_cannot_starve_the_status_api(stack):
     assert {status for status, _ in answers} <= {304, 503}, answers
     assert all(retry == "1" for status, retry in answers if status == 503)
     assert sum(status == 304 for status, _ in answers) <= 2 * 12  # two workers, twelve places each
+
+
+def test_the_urls_an_answer_carries_name_the_configured_address_whatever_host_a_request_claims(stack):
+    body = {"filename": "big.mp4", "content_type": "video/mp4", "size": 7 * 1024 * 1024}  # multipart
+    answer = requests.post(f"{stack.presign_url}/v1/jobs", json=body, timeout=30,
+                           headers={"Host": "evil.example", "X-Forwarded-Proto": "https",
+                                    "X-Forwarded-Host": "evil.example"})
+    assert answer.status_code == 201, answer.text
+    job = answer.json()
+    assert job["upload"]["complete_url"] == f"{stack.presign_url}/v1/jobs/{job['job_id']}/upload/complete"
+    parts = requests.get(f"{stack.presign_url}/v1/jobs/{job['job_id']}/upload/parts", timeout=30,
+                         headers={"Host": "evil.example", "X-Forwarded-Proto": "https"}).json()
+    assert parts["complete_url"] == job["upload"]["complete_url"]

@@ -20,8 +20,20 @@ bp = Blueprint("jobs", __name__)
 
 
 def create_app(settings: Settings | None = None, *, store: JobStore | None = None, s3=None,
-               presigner=None) -> Flask:
-    return create_service_app(__name__, SERVICE, bp, settings, store=store, s3=s3, presigner=presigner)
+               presigner=None, public_url: str | None = None) -> Flask:
+    """``public_url``: the address clients reach this API at, for the URLs its answers carry.
+    Without it they are built from the request's host, as behind API Gateway, which routes by
+    that host; a server anyone can reach directly (gunicorn) passes the setting instead."""
+    app = create_service_app(__name__, SERVICE, bp, settings, store=store, s3=s3, presigner=presigner)
+    app.config["PUBLIC_URL"] = public_url.rstrip("/") if public_url else None
+    return app
+
+
+def _complete_url(job_id: str) -> str:
+    public_url = current_app.config["PUBLIC_URL"]
+    if public_url:
+        return public_url + url_for("jobs.complete_upload", job_id=job_id)
+    return url_for("jobs.complete_upload", job_id=job_id, _external=True)
 
 
 @bp.post("/v1/jobs")
@@ -30,7 +42,7 @@ def create_job():
     new = uploads.parse_new_job(json_body(), deps.settings)
     body = uploads.create_job(
         new, deps.settings, store=deps.store, s3=deps.s3, presigner=deps.presigner,
-        complete_url=lambda job_id: url_for("jobs.complete_upload", job_id=job_id, _external=True),
+        complete_url=_complete_url,
     )
     logger_of(current_app).info("job created", extra={
         "job_id": body["job_id"], "size": new.size, "content_type": new.content_type,
@@ -52,7 +64,7 @@ def upload_parts(job_id: str):
     deps = service_deps()
     return uploads.upload_parts(
         job_id, deps.settings, store=deps.store, s3=deps.s3, presigner=deps.presigner,
-        complete_url=url_for("jobs.complete_upload", job_id=job_id, _external=True),
+        complete_url=_complete_url(job_id),
     ), 200
 
 

@@ -3,4 +3,6 @@
 from divescore.settings import load
 from services.jobs_api import create_app
 
-app = create_app(load())
+settings = load()
+# Its answers' URLs name the configured address, never the Host a request claims.
+app = create_app(settings, public_url=settings.presign_api_url)
