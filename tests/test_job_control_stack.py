@@ -5,10 +5,12 @@ delivered signed, retried after a 500, refused for private addresses."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
 import signal
+import socket
 import threading
 from datetime import datetime
 
@@ -293,6 +295,47 @@ def test_a_webhook_is_delivered_signed_and_retried_after_a_500(stack, tmp_path):
     attempts = delivered["callback"]["attempts"]
     assert [(a["ok"], a["status"]) for a in attempts] == [(False, 500), (True, 200)]
     assert delivered["callback"]["url"] == receiver.url
+
+
+class SilentReceiver:
+    """A receiver that takes a webhook's request and never answers; ``open`` while the sender
+    still waits on that connection."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", free_port()))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
+        self.taken, self.open = threading.Event(), False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        with contextlib.suppress(OSError):
+            connection, _ = self.server.accept()
+            with connection:
+                connection.recv(65536)
+                self.open = True
+                self.taken.set()
+                while connection.recv(65536):  # b"": the sender gave up and closed it
+                    pass
+                self.open = False
+
+    def close(self):
+        self.server.close()
+
+
+def test_a_receiver_that_never_answers_delays_no_other_jobs_webhook(stack, tmp_path):
+    silent, receiver = SilentReceiver(), WebhookReceiver()
+    try:
+        path = small_clip(tmp_path / "hooked.mp4", offset=31)
+        stuck = new_job_with_callback(stack, path, silent.url).json()
+        other = new_job_with_callback(stack, path, receiver.url).json()
+        assert cancel(stack, stuck["job_id"]).status_code == 200
+        assert silent.taken.wait(60), "the silent receiver's webhook was never sent"
+        assert cancel(stack, other["job_id"]).status_code == 200
+        wait_until(lambda: receiver.requests, 60, what="the other job's webhook")
+        assert silent.open, "the other webhook waited for the silent receiver's request to time out"
+    finally:
+        silent.close()
+        receiver.close()
 
 
 def test_a_canceled_job_is_called_back_too(stack, tmp_path):
