@@ -4,7 +4,6 @@ CSV. The page's CSV (web/ranking.js) has the same columns and writes scores the 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
@@ -69,7 +68,8 @@ def number_text(value: float) -> str:
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula: a file named
-# "=HYPERLINK(...)" must stay text. Only the column people name is guarded (a score may be negative).
+# "=HYPERLINK(...)" must stay text, and so must every other text cell. The numbers are not
+# touched (a score may be negative).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -77,12 +77,17 @@ def neutralized(text: str) -> str:
     return f"'{text}" if text.startswith(FORMULA_START) else text
 
 
+def csv_field(text: str) -> str:
+    """Quoted when it holds a quote, a line break, or either separator spreadsheets use (``,``
+    and ``;``), as the page writes it (web/ranking.js)."""
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in '",;\r\n') else text
+
+
 def write_csv(rows: list[Row], file: IO[str]) -> None:
-    writer = csv.writer(file, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    file.write(",".join(CSV_COLUMNS) + "\n")
     for row in rows:
-        writer.writerow([
-            "" if row.rank is None else row.rank, neutralized(row.file),
-            "" if row.score is None else number_text(row.score), row.status, row.job_id or "",
-            row.error_code, row.error_message,
-        ])
+        texts = [neutralized(text) for text in (row.file, row.status, row.job_id or "", row.error_code,
+                                                row.error_message)]
+        cells = ["" if row.rank is None else str(row.rank), texts[0],
+                 "" if row.score is None else number_text(row.score), *texts[1:]]
+        file.write(",".join(csv_field(cell) for cell in cells) + "\n")

@@ -45,7 +45,8 @@ def gunicorn_command(service: str, settings: Settings) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{settings.host}:{port}",
-        "--worker-class", "gthread",
+        # gthread, answering what gunicorn itself refuses as JSON (standins.json_errors)
+        "--worker-class", "standins.json_errors.JsonErrorsWorker",
         "--workers", str(serving.workers),
         "--threads", str(serving.threads),
         # gthread workers heartbeat between requests, so a long-poll never trips this.

@@ -58,3 +58,12 @@ def test_a_file_name_a_spreadsheet_would_run_as_a_formula_stays_text():
     assert rows["b"]["file"] == "'@sum.mp4"
     assert rows["c"]["file"] == "plain.mp4"
     assert rows["a"]["score"] == "-4.5"  # numbers are not touched, negative ones included
+
+
+def test_every_text_cell_of_the_csv_stays_text_and_either_separator_is_quoted():
+    out = io.StringIO()
+    failed = {"job_id": "=cmd", "status": "failed", "error": {"code": "@SUM(A1)", "message": "+1"}}
+    write_csv(rank([("round 1; dive 2.mp4", failed)]), out)
+    [row] = csv.DictReader(io.StringIO(out.getvalue()))
+    assert (row["job_id"], row["error_code"], row["error_message"]) == ("'=cmd", "'@SUM(A1)", "'+1")
+    assert '"round 1; dive 2.mp4"' in out.getvalue() and row["file"] == "round 1; dive 2.mp4"

@@ -366,3 +366,27 @@ def test_the_urls_an_answer_carries_name_the_configured_address_whatever_host_a_
     parts = requests.get(f"{stack.presign_url}/v1/jobs/{job['job_id']}/upload/parts", timeout=30,
                          headers={"Host": "evil.example", "X-Forwarded-Proto": "https"}).json()
     assert parts["complete_url"] == job["upload"]["complete_url"]
+
+
+@pytest.mark.parametrize(("name", "request_bytes", "status", "code"), [
+    ("a request line over the limit", b"GET /v1/jobs/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
+     "request_too_large"),
+    ("a header over the limit", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431,
+     "request_too_large"),
+    ("an obsolete folded header", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n", 400,
+     "bad_request"),
+    ("a request line that is no HTTP", b"NOT HTTP AT ALL\r\n\r\n", 400, "bad_request"),
+])
+@pytest.mark.parametrize("service", ["presign", "score"])
+def test_what_the_http_server_refuses_is_answered_in_the_apis_json_error_form(stack, service, name, request_bytes,
+                                                                               status, code):
+    url = urlsplit(stack.presign_url if service == "presign" else stack.score_url)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as connection:
+        connection.sendall(request_bytes)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == str(status).encode(), (name, head)
+    assert b"content-type: application/json" in head.lower(), (name, head)
+    assert json.loads(body)["error"]["code"] == code, (name, body)

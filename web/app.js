@@ -608,9 +608,13 @@ function handleFiles(files) {
 
 // -- resuming what the address names ---------------------------------------------------------
 
+const JOB_ID = /^[0-9a-f]{32}$/;
+
 async function resumeFromAddress() {
   const params = new URLSearchParams(location.search);
-  const ids = (params.get("jobs") ?? params.get("job") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  // Only ids of a job's shape: the address can be anyone's link.
+  const ids = (params.get("jobs") ?? params.get("job") ?? "").split(",").map((s) => s.trim())
+    .filter((id) => JOB_ID.test(id));
   if (!ids.length) return false;
   const resumed = await Promise.all(ids.slice(0, 100).map(async (jobId) => {
     const entry = getJob(jobId);

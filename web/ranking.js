@@ -28,20 +28,26 @@ export function rank(entries) {
   return [...scored, ...unscored.map((row) => ({ ...row, rank: null }))];
 }
 
+// Quoted when it holds a quote, a line break, or either separator spreadsheets use (",", ";").
 function csvField(value) {
   const text = value === null || value === undefined ? "" : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  return /[",;\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 // A spreadsheet runs a cell that starts with one of these as a formula: a file named
-// "=HYPERLINK(...)" must stay text. Only the column people name is guarded (a score may be negative).
+// "=HYPERLINK(...)" must stay text, and so must every other text cell (a job id or an error
+// can come from a crafted address). The numbers are not touched (a score may be negative).
 const FORMULA_START = /^[=+\-@\t\r]/;
+const NUMBER_COLUMNS = new Set(["rank", "score"]);
 export function neutralized(text) {
   return FORMULA_START.test(text) ? `'${text}` : text;
 }
 
 // The score as the API's number, in its shortest exact form (String(71.38) is "71.38").
 export function toCsv(rows) {
-  const lines = [CSV_COLUMNS, ...rows.map((r) => CSV_COLUMNS.map((c) => (c === "file" ? neutralized(r[c]) : r[c])))];
+  const cell = (row, column) =>
+    NUMBER_COLUMNS.has(column) || row[column] === null || row[column] === undefined
+      ? row[column] : neutralized(String(row[column]));
+  const lines = [CSV_COLUMNS, ...rows.map((row) => CSV_COLUMNS.map((column) => cell(row, column)))];
   return lines.map((line) => line.map(csvField).join(",")).join("\n") + "\n";
 }

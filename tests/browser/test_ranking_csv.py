@@ -6,6 +6,7 @@ import csv
 import io
 
 import pytest
+import requests
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -27,3 +28,27 @@ def test_a_file_name_a_spreadsheet_would_run_as_a_formula_stays_text(page):
     assert rows["b"]["file"] == "'+1.mp4"
     assert rows["c"]["file"] == "plain.mp4"
     assert rows["a"]["score"] == "-4.5"  # numbers are not touched, negative ones included
+
+
+def test_every_text_cell_stays_text_and_either_separator_is_quoted(page):
+    text = page.evaluate(CSV_OF, [
+        {"file": "round 1; dive 2.mp4", "job": {"job_id": "=HYPERLINK(\"http://x\")", "status": "failed",
+                                                 "error": {"code": "@SUM(A1)", "message": "-2+3"}}},
+    ])
+    [row] = csv.DictReader(io.StringIO(text))
+    assert row["job_id"] == "'=HYPERLINK(\"http://x\")"
+    assert (row["error_code"], row["error_message"]) == ("'@SUM(A1)", "'-2+3")
+    assert '"round 1; dive 2.mp4"' in text  # quoted: a spreadsheet splitting on ";" keeps it whole
+    assert row["file"] == "round 1; dive 2.mp4"
+
+
+def test_an_address_names_only_ids_of_a_jobs_shape(open_page, stack):
+    real = requests.post(f"{stack.presign_url}/v1/jobs", json={"filename": "a.mp4", "content_type": "video/mp4",
+                                                                "size": 1000}, timeout=30).json()["job_id"]
+    crafted = ["=HYPERLINK(\"http://x\")", "@SUM(1)", "../" + real]
+    asked = []
+    page = open_page(f"{stack.web_url}/?jobs={','.join([*crafted, real])}",
+                     before=lambda p: p.on("request", lambda r: asked.append(r.url) if "/v1/jobs/" in r.url else None))
+    page.wait_for_selector("#batch:not([hidden])")
+    assert page.locator("#batch-list li").count() == 1
+    assert asked and all(url.split("/v1/jobs/")[1].startswith(real) for url in asked)
