@@ -7,7 +7,9 @@ Browsers send the pre-signed URLs they were given (part uploads, filmstrip downl
 emulator, and Werkzeug logs each request line, query string included. A signature in a log
 is a usable URL for whoever reads the log until it expires, so it is replaced there.
 
-    python -m devstack.emulator -H 127.0.0.1 -p 5000
+    python -m devstack.emulator -H 127.0.0.1 -p 5000 [--quiet]
+
+``--quiet``: no line per request and no development-server banner (``make run`` by default).
 """
 
 from __future__ import annotations
@@ -170,6 +172,10 @@ def main(argv: list[str] | None = None) -> None:
     # Only S3 answers a browser's CORS requests, by each bucket's own rules; moto's global CORS
     # would let any web page read the other services' answers.
     os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "1"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--quiet" in argv:
+        argv.remove("--quiet")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("werkzeug").addFilter(RedactSignatures())
     serialize_dynamodb_writes()
     answer_no_such_upload()

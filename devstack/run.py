@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import requests
+from honcho.printer import Printer
 
 from devstack.holds import HOLD_DIR_ENV
 from devstack.iam import principals
@@ -117,7 +118,7 @@ def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str
         "emulator": (
             # moto's server, with pre-signed URL signatures kept out of its request log
             shlex.join([sys.executable, "-m", "devstack.emulator", "-H", settings.host, "-p",
-                        str(settings.emulator_port)]), env, None
+                        str(settings.emulator_port), *([] if settings.verbose else ["--quiet"])]), env, None
         ),
     }
     rie = BIN / "aws-lambda-rie"
@@ -129,6 +130,7 @@ def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str
         table[f"function-{i}"] = (
             as_principal(settings, "function", shlex.join([
                 str(rie), "--runtime-interface-emulator-address", address, "--runtime-api-address", runtime_api,
+                "--log-level", "info" if settings.verbose else "error",
                 sys.executable, "-m", "awslambdaric", function_handler(env),
             ])),
             function_env(settings, env),
@@ -207,7 +209,8 @@ def iam_label(settings: Settings) -> str:
     return f"OFF ({env_name('iam')}=off): every process may do anything, unlike on AWS"
 
 
-def prepare_and_announce(settings: Settings, env: dict[str, str], skip: set[str], failed: threading.Event) -> None:
+def prepare_and_announce(settings: Settings, env: dict[str, str], skip: set[str], failed: threading.Event,
+                         dispatching: threading.Event) -> None:
     """Runs beside honcho: bootstrap the resources once the emulator answers, wait until every
     service is healthy, then print where things are."""
     deadline = time.monotonic() + 120
@@ -235,6 +238,9 @@ def prepare_and_announce(settings: Settings, env: dict[str, str], skip: set[str]
                            ("web", settings.web_port)):
             if name not in skip:
                 wait_for(f"http://{settings.host}:{port}/healthz", deadline, f"the {name} service")
+        # The banner comes last: once the dispatcher has warmed the runtimes and takes jobs.
+        if not dispatching.wait(max(0.0, deadline - time.monotonic())):
+            raise StartupError("the dispatcher did not start feeding the runtimes in time")
     except Exception as err:  # reported, then the whole stack is stopped
         print(f"divescore: start-up failed: {err}", file=sys.stderr, flush=True)
         failed.set()
@@ -281,6 +287,21 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(settings.credentials_dir, ignore_errors=True)
 
 
+class ReadyWatcher(Printer):
+    """honcho's printer, which also notes when the dispatcher says it is ready."""
+
+    def __init__(self, dispatching: threading.Event):
+        super().__init__(sys.stdout)
+        self.dispatching = dispatching
+
+    def write(self, message) -> None:
+        super().write(message)
+        if message.type == "line" and message.name == "dispatcher":
+            data = message.data.decode("utf-8", "replace") if isinstance(message.data, bytes) else message.data
+            if data.strip() == "dispatcher ready":
+                self.dispatching.set()
+
+
 def run(settings: Settings, without: list[str]) -> int:
     """Every process under honcho until Ctrl-C (or one of them stops)."""
     from honcho.manager import Manager
@@ -291,13 +312,17 @@ def run(settings: Settings, without: list[str]) -> int:
         print(f"divescore: --without {', '.join(sorted(unknown))}: no such process ({', '.join(table)})",
               file=sys.stderr)
         return 2
-    manager = Manager()
+    dispatching = threading.Event()
+    if "dispatcher" in without:
+        dispatching.set()
+    manager = Manager(printer=ReadyWatcher(dispatching))
     for name, (command, env, cwd) in table.items():
         if name not in without:
             manager.add_process(name, "exec " + command, env=env, cwd=cwd)
     failed = threading.Event()
     threading.Thread(
-        target=prepare_and_announce, args=(settings, child_env(settings), set(without), failed), daemon=True
+        target=prepare_and_announce, args=(settings, child_env(settings), set(without), failed, dispatching),
+        daemon=True
     ).start()
     manager.loop()
     if failed.is_set():

@@ -17,6 +17,7 @@ def run(name: str, work: Callable[[Settings, threading.Event], None]) -> int:
     """Run ``work(settings, stop)`` until it returns (it returns once ``stop`` is set)."""
     settings = load_or_exit()
     logging.basicConfig(level=settings.log_level, format="%(name)s: %(message)s")
+    quiet_libraries(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -35,3 +36,9 @@ def announce_ready(name: str, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     stream.write(f"{name} ready\n")
     stream.flush()
+
+
+def quiet_libraries(settings: Settings) -> None:
+    """botocore's notes (where it found credentials and endpoints) only when asked for."""
+    if not settings.verbose:
+        logging.getLogger("botocore").setLevel(max(logging.WARNING, logging.getLogger().level))

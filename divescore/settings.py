@@ -140,6 +140,9 @@ class Settings:
     cache_dir: str = _setting("", "where generated weights are cached; empty: ~/.cache/divescore")
 
     log_level: str = _setting("INFO", "log level of every process")
+    verbose: int = _setting(
+        0, "1: the laptop stack also prints every emulator request, the runtime emulator's lines, the servers' "
+           "start-up lines and the AWS libraries' notes", min=0, max=1)
 
     def __post_init__(self) -> None:
         if self.visibility_timeout_seconds <= self.function_timeout_seconds:

@@ -96,6 +96,8 @@ class Worker(threading.Thread):
             try:
                 self.poll_once(wait_seconds=5)
             except Exception:  # keep feeding the runtime whatever one poll did
+                if self.stop.is_set():
+                    break  # the stack is stopping: the emulator may be gone already
                 log.exception("poll failed; retrying in 1 s")
                 self.stop.wait(1)
 
@@ -212,6 +214,7 @@ def start(settings: Settings, stop: threading.Event) -> list[Worker]:
 def main() -> int:
     settings = load_or_exit()
     logging.basicConfig(level=settings.log_level, format="%(name)s %(threadName)s: %(message)s")
+    daemon.quiet_libraries(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

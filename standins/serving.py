@@ -56,8 +56,10 @@ def gunicorn_command(service: str, settings: Settings) -> list[str]:
         "--keep-alive", "5",
         # The default socket path is shared by every gunicorn of the user.
         "--no-control-socket",
-        # The app logs each request itself, as JSON with its request id.
+        # The app logs each request itself, as JSON with its request id; gunicorn's own start-up
+        # lines only when asked for.
         "--error-logfile", "-",
+        "--log-level", "info" if settings.verbose else "warning",
         # No proxy stands in front: X-Forwarded-* headers are anyone's words, trusted from no one
         # (gunicorn's default trusts them from 127.0.0.1, which is every client of the native stack).
         "--forwarded-allow-ips", "",

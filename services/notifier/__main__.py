@@ -85,7 +85,8 @@ def run(settings: Settings, stop: threading.Event) -> None:
                 sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
                                               VisibilityTimeout=delay)
         except Exception:  # the message comes back after its visibility timeout
-            log.exception("callback delivery failed")
+            if not stop.is_set():
+                log.exception("callback delivery failed")
         finally:
             slots.release()
 
@@ -102,6 +103,8 @@ def run(settings: Settings, stop: threading.Event) -> None:
                                              AttributeNames=["ApproximateReceiveCount"])
                 messages = answer.get("Messages", [])
             except Exception:  # keep polling whatever one poll did
+                if stop.is_set():
+                    break  # the stack is stopping: the emulator may be gone already
                 log.exception("could not read the callbacks queue; trying again in 1 s")
                 messages = []
                 stop.wait(1)

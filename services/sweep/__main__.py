@@ -21,6 +21,8 @@ def run(settings: Settings, stop: threading.Event) -> None:
         try:
             sweep(store, settings)
         except Exception:  # the table may be briefly unreachable: the next pass tries again
+            if stop.is_set():
+                break  # the stack is stopping: the emulator may be gone already
             log.exception("sweep failed; trying again in %d s", settings.sweep_interval_seconds)
 
 
