@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run test test-fast test-browser test-reliability check-static lint bench up down logs deploy clean
+.PHONY: help install run test test-fast test-unit test-service test-stack test-browser test-reliability check-static lint bench up down logs deploy clean
 
 help:
 	@echo "make run      start the native stack (no Docker) and print its URLs"
 	@echo "make test     install everything and run every test"
+	@echo "make test-unit|test-service|test-stack|check-static   one kind of tests (tests/<kind>/)"
 	@echo "make bench    measure the stack (QUICK=1 for a short smoke run)"
 	@echo "make lint     ruff on the code"
 	@echo "make up|down|logs   the same stack in containers (needs Docker)"
@@ -39,9 +40,22 @@ run: $(STAMP)
 test: $(STAMP) .chromium
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# One kind of tests (see tests/README.md): in process; one real service; the whole native stack.
+test-unit: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+test-service: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/service
+
+test-stack: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/stack
+
+test-browser: $(STAMP) .chromium
+	$(PY) -m pytest -q -p no:cacheprovider tests/browser
+
 # Bad inputs, faults, security, fuzzing and load against running native stacks (part of `make test`).
 test-reliability: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests/test_reliability_*.py tests/test_security_*.py tests/test_fuzz_*.py tests/test_load.py
+	$(PY) -m pytest -q -p no:cacheprovider tests/stack/test_reliability_*.py tests/stack/test_security_*.py tests/stack/test_fuzz_*.py tests/stack/test_load.py
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not browser"
@@ -72,7 +86,7 @@ deploy:
 
 # The checks of what cannot run here (compose file, SAM template, Dockerfiles); part of `make test`.
 check-static: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests/test_static_*.py
+	$(PY) -m pytest -q -p no:cacheprovider tests/static/test_static_*.py
 
 clean:
 	rm -rf $(VENV) .venv-deploy .pytest_cache test-output

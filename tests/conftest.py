@@ -1,4 +1,6 @@
-"""Fixtures shared by every test: a real AWS emulator, bootstrapped settings, the native stack."""
+"""Fixtures shared by the kinds of tests (unit, service, stack, static, browser): a real AWS
+emulator, bootstrapped settings on it, the session's native stack. Each kind's folder has a
+conftest.py of its own for what only it uses; what the tests import lives in tests.support."""
 
 from __future__ import annotations
 
@@ -6,17 +8,7 @@ import os
 
 import pytest
 
-from tests.helpers import Emulator, Stack, isolated_settings
-
-# What the session's stack runs with: small multipart parts so tests can exercise them with
-# small files, and a function timeout a real (2-core) inference fits in.
-STACK_SETTINGS = {
-    "DIVESCORE_MULTIPART_THRESHOLD_BYTES": str(6 * 1024 * 1024),
-    "DIVESCORE_PART_SIZE_BYTES": str(5 * 1024 * 1024),
-    "DIVESCORE_FUNCTION_TIMEOUT_SECONDS": "120",
-    "DIVESCORE_VISIBILITY_TIMEOUT_SECONDS": "130",
-    "DIVESCORE_ALLOW_LOOPBACK_HTTP_CALLBACKS": "1",  # the webhook tests' receivers listen on loopback
-}
+from tests.support.helpers import Emulator, isolated_settings, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -42,22 +34,7 @@ def settings(emulator):
 
 @pytest.fixture(scope="session")
 def stack():
-    """The whole native stack (`make run`), started once for the session."""
-    s = Stack(STACK_SETTINGS, holds=True)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def make_stack():
-    """Start a stack of one's own (other settings, or to break it); stopped after the test."""
-    started = []
-
-    def make(overrides=None, **kwargs):
-        s = Stack({**STACK_SETTINGS, **(overrides or {})}, **kwargs)
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        s.stop()
+    """The whole native stack (`make run`), started once for the session (the stack and browser
+    tests use it)."""
+    with running_stack(holds=True) as s:
+        yield s

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.helpers import OUTPUT
+from tests.support.helpers import OUTPUT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -11,7 +11,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.helpers import free_port
+from tests.support.helpers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 

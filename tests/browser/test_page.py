@@ -12,8 +12,8 @@ import pytest
 
 from tests.browser.conftest import PHONE
 from tests.browser.page_support import SCORE_TIMEOUT_MS, api_requests, drop, is_job_creation, throttle_uploads
-from tests.helpers import wait_until
-from tests.videos import make_large_video, make_random_bytes, make_sparse, make_video
+from tests.support.helpers import wait_until
+from tests.support.videos import files_to_submit, make_sparse
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -21,12 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.stack]
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory, stack):
     folder = tmp_path_factory.mktemp("page-videos")
-    (folder / "notes.txt").write_text("not a video")
     return {
-        "small": make_video(folder / "dive.mp4", seconds=2, size=(176, 144), codec="h264"),
-        "broken": make_random_bytes(folder / "broken.mp4"),
-        "text": folder / "notes.txt",
-        "large": make_large_video(folder / "large.mp4", stack.settings.multipart_threshold_bytes + 1),
+        **files_to_submit(folder, stack.settings.multipart_threshold_bytes),
         "huge": make_sparse(folder / "huge.mp4", stack.settings.max_upload_bytes + 40_000_000),
     }
 

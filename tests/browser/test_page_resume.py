@@ -28,9 +28,9 @@ from tests.browser.page_support import (
     throttle_uploads,
     wait_while_page_runs,
 )
-from tests.helpers import free_port
-from tests.stack_support import TcpGate, new_job, padded, post_upload, small_clip
-from tests.videos import make_large_video, make_video
+from tests.support.helpers import free_port, running_stack
+from tests.support.stack_support import TcpGate, new_job, padded, post_upload, small_clip
+from tests.support.videos import make_large_video, make_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -223,16 +223,12 @@ class CuttingProxy(TcpGate):
 def proxied_stack(tmp_path_factory):
     """A stack whose browser-facing S3 address goes through a CuttingProxy, with no function
     and no dispatcher: uploaded jobs stay queued, and the test plays the worker."""
-    from tests.conftest import STACK_SETTINGS
-    from tests.helpers import Stack
-
     emulator_port = free_port()
     proxy = CuttingProxy(emulator_port, after=1_500_000)
-    stack = Stack({**STACK_SETTINGS, "DIVESCORE_EMULATOR_PORT": str(emulator_port),
-                   "DIVESCORE_PUBLIC_S3_URL": proxy.url}, without=("dispatcher", "function-0"))
-    stack.proxy = proxy
-    yield stack
-    stack.stop()
+    with running_stack({"DIVESCORE_EMULATOR_PORT": str(emulator_port), "DIVESCORE_PUBLIC_S3_URL": proxy.url},
+                       without=("dispatcher", "function-0")) as stack:
+        stack.proxy = proxy
+        yield stack
     proxy.close()
 
 
