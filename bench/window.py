@@ -1,4 +1,4 @@
-"""The scored window: what finding the entry costs, as a share of the job (issue 16).
+"""The scored window: what finding the entry costs, as a share of the job.
 
 Measured in this process with the function's own scorer (no stack), on three files:
 
