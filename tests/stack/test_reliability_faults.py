@@ -258,6 +258,16 @@ def test_a_dispatcher_killed_with_messages_in_flight_loses_nothing_and_repeats_n
     assert dead_letters(stack) == []
 
 
+def assert_retried_once_the_table_is_back(owned, job: dict, failures_before: int) -> None:
+    """With the table cut: the invocation fails; the table back: the retry scores the job."""
+    wait_until(lambda: owned.dispatcher.output().count(" failed in ") > failures_before, 90, interval=0.2,
+               what="the invocation to fail")
+    owned.gate.restore()
+    final = wait_final(owned.stack, job["job_id"], timeout=RETRY_WAIT + 60)
+    assert final["status"] == "succeeded", final
+    assert owned.stack.store.get(job["job_id"])["attempts"] == 2
+
+
 def test_the_table_unreachable_for_a_while_is_retried_then_succeeds(owned, tmp_path):
     stack = owned.stack
     failures_before = owned.dispatcher.output().count(" failed in ")
@@ -267,13 +277,7 @@ def test_the_table_unreachable_for_a_while_is_retried_then_succeeds(owned, tmp_p
         post_upload(job, path)
         hold.reached(60)
         owned.gate.cut()  # until the function gives up on the table and fails the invocation
-    wait_until(lambda: owned.dispatcher.output().count(" failed in ") > failures_before, 90, interval=0.2,
-               what="the invocation to fail")
-    owned.gate.restore()
-
-    final = wait_final(stack, job["job_id"], timeout=RETRY_WAIT + 60)
-    assert final["status"] == "succeeded", final
-    assert stack.store.get(job["job_id"])["attempts"] == 2
+    assert_retried_once_the_table_is_back(owned, job, failures_before)
     assert owned.gate.refused > 0
 
 
@@ -299,13 +303,7 @@ def test_a_retry_after_a_slow_cold_start_is_not_mistaken_for_a_duplicate(owned, 
         os.kill(cold, signal.SIGCONT)
         hold.reached(90)
         owned.gate.cut()
-    wait_until(lambda: owned.dispatcher.output().count(" failed in ") > failures_before, 90, interval=0.2,
-               what="the invocation to fail")
-    owned.gate.restore()
-
-    final = wait_final(stack, job["job_id"], timeout=RETRY_WAIT + 60)
-    assert final["status"] == "succeeded", final
-    assert stack.store.get(job["job_id"])["attempts"] == 2
+    assert_retried_once_the_table_is_back(owned, job, failures_before)
 
 
 # == the emulator restarted ==================================================================
