@@ -10,7 +10,7 @@ Measured in this process with the function's own scorer (no stack), on three fil
   (no early stop): its worst case, a long video in which nothing is sure to be an entry. Its
   whole pipeline is divided by ffmpeg's full decode of the file, as the ``function`` section's
   phone row is (that row goes through the stack and the search as it runs);
-- the same file with no search at all (scored ``whole``, as before windows existed): what the
+- the same file with no search at all (scored ``whole``, as when no entry is given or found): what the
   model and the clips' decoding alone cost on this CPU, the floor under the phone rows.
 
 ``detect_s`` (packet scan + fine pass) over ``pipeline_s`` (probe, detection, decoding and the

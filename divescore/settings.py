@@ -92,10 +92,12 @@ class Settings:
 
     # -- the function and its queue -----------------------------------------------------
     function_name: str = _setting("divescore-inference", "name of the inference function")
-    # The benchmark's worst case, the largest upload (190 MB of 1080p), took 31 s in the
-    # function on 2 cores: the timeout allows about 3x that. The visibility timeout is 6x the
-    # function timeout, as AWS advises for an SQS event source mapping; it only bounds a
-    # runtime that died (a failed attempt sets its own, short, retry delay).
+    # The timeout leaves wide room over the benchmark's largest upload (190 MB of 1080p; its
+    # time in the function is in bench/results/), for slower hosts and a search that looks at
+    # every candidate. The memory is above the measured peak (make bench derives the least
+    # setting from it) because Lambda gives CPU in proportion to memory. The visibility
+    # timeout is 6x the function timeout, as AWS advises for an SQS event source mapping; it
+    # only bounds a runtime that died (a failed attempt sets its own, short, retry delay).
     function_timeout_seconds: int = _setting(90, "inference function timeout", min=1, max=900)
     function_memory_mb: int = _setting(3008, "inference function memory", min=128, max=10240)
     visibility_timeout_seconds: int = _setting(

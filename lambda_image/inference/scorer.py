@@ -37,9 +37,9 @@ from inference.window import Window, ending_at, whole
 ProgressCallback = Callable[[Stage, float], None]
 
 # Clips go through the backbone this many at a time, as soon as their frames have arrived:
-# measured on 2 cores, 6 clips took 1.47 s in batches of 3 against 2.44 s one at a time
-# (AVX-512; 2.44 s against 2.95 s with AVX2 kernels), and batches of 3 came out fastest of
-# 1, 2, 3 and 6. A batch is what a cancel waits for at most.
+# on 2 cores, channels-last, batches of 3 are the fastest of 1, 2, 3 and 6 with AVX-512 and
+# with AVX2 kernels (docs/model.md, "Precision and speed"). A batch is what a cancel waits for
+# at most.
 CLIP_BATCH = 3
 
 

@@ -10,7 +10,7 @@ the model the motion of 25 fps footage (frames are dropped or repeated, never bl
 - ``given``: the person said when the entry is (``entry_s``);
 - ``detected``: :mod:`inference.detect` found it with at least ``detect.CONFIDENT``;
 - ``whole``: no entry: the six clips spread evenly over the whole video at its own frame rate
-  (:func:`inference.preprocess.plan_clips`), as before windows existed.
+  (:func:`inference.preprocess.plan_clips`).
 """
 
 from __future__ import annotations

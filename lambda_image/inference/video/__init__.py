@@ -7,7 +7,7 @@ A *run* is a range of frame indices; an index is a frame's position in a sequent
 For each run the reader seeks to the keyframe at or before the run's first frame and decodes
 forward to its last; when that keyframe is not past what it has already decoded it decodes
 on instead, so no frame is decoded twice and no seek is made per frame (on H.264 per-frame
-seeking was measured 4-35x slower than one sequential pass).
+seeking is 4-35x slower than one sequential pass).
 
 A decoded frame's index comes from its timestamp, ``(pts - first pts) / frame duration``,
 which holds for a constant frame rate. Where that cannot be trusted the reader decodes
