@@ -174,7 +174,8 @@ def test_pins_refuses_an_unknown_name():
 # -- what the images install covers what their code imports ---------------------------------
 
 # image → the pins.py arguments of its requirements
-IMAGE_REQUIREMENTS = {"services": ("--base", "gunicorn"), "inference": ("--base", "model")}
+IMAGE_REQUIREMENTS = {"services": ("--base", "gunicorn"), "inference": (
+    "model", "boto3", "aws-lambda-powertools", "tqdm", "urllib3", "certifi", "standardwebhooks")}
 # image → the project packages it runs: the function runs inference on the core; the services
 # image runs the API functions, the sweep, the notifier and the laptop stacks' stand-ins.
 IMAGE_PACKAGES = {"inference": {"divescore", "inference"}, "services": {"divescore", "services", "standins"}}
