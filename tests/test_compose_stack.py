@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from tests.helpers import OUTPUT, ROOT, WebhookReceiver, wait_until
-from tests.stack_support import create_job, post_upload, small_clip, padded, read_job, wait_final
+from tests.stack_support import create_job, padded, post_upload, read_job, small_clip, wait_final
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(3600)]
 
@@ -57,7 +57,8 @@ services:
 def run(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)}: exit {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(args)}: exit {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
 
 
@@ -89,19 +90,18 @@ def make(target: str, env: dict) -> tuple[float, str]:
     result = run("make", "-C", str(ROOT), target, env=env, timeout=3000, check=False)
     took = time.monotonic() - started
     (LOG / f"make-{target}.log").write_text(result.stdout + result.stderr)
-    assert result.returncode == 0, f"make {target}: exit {result.returncode}\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    assert result.returncode == 0, (
+        f"make {target}: exit {result.returncode}\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
     return took, result.stdout + result.stderr
 
 
 def project_leftovers() -> dict[str, list[str]]:
-    return {
-        kind: run(*command, "--filter", LABEL, "--format", "{{.Name}}" if kind != "containers" else "{{.Names}}").stdout.split()
-        for kind, command in {
-            "containers": ("docker", "ps", "-a"),
-            "networks": ("docker", "network", "ls"),
-            "volumes": ("docker", "volume", "ls"),
-        }.items()
+    listings = {
+        "containers": ("docker", "ps", "-a", "--format", "{{.Names}}"),
+        "networks": ("docker", "network", "ls", "--format", "{{.Name}}"),
+        "volumes": ("docker", "volume", "ls", "--format", "{{.Name}}"),
     }
+    return {kind: run(*command, "--filter", LABEL).stdout.split() for kind, command in listings.items()}
 
 
 @pytest.fixture(scope="module")
