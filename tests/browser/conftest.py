@@ -7,13 +7,10 @@ import shutil
 
 import pytest
 
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, PHONE
 from tests.support.helpers import OUTPUT
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 SCREENSHOTS = OUTPUT / "browser"
-PHONE = {"width": 375, "height": 812}
 
 
 @pytest.fixture(scope="session")
