@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         metavar="SECTION",
-        help="run only this section (model, function, window, upload, event-latency, result-latency, "
+        help="run only this section (model, function, window, footage, upload, event-latency, result-latency, "
         "throughput); repeatable",
     )
     args = parser.parse_args(argv)

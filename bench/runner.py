@@ -69,12 +69,13 @@ class Section:
 
 
 def sections() -> list[Section]:
-    from bench import function, latency, model_speed, throughput, uploads, window
+    from bench import footage, function, latency, model_speed, throughput, uploads, window
 
     return [
         Section("model", model_speed.SPECS, model_speed.measure),
         Section("function", function.SPECS, function.measure),
         Section("window", window.SPECS, window.measure),
+        Section("footage", footage.SPECS, footage.measure),
         Section("upload", uploads.SPECS, uploads.measure),
         Section("event-latency", latency.EVENT_SPECS, latency.measure_event_latency),
         Section("result-latency", latency.RESULT_SPECS, latency.measure_result_latency),

@@ -1,0 +1,395 @@
+"""Real footage: does the production entry search find the dive? (``python -m bench.footage``)
+
+For each clip of ``bench/footage/manifest.json`` found in ``--clips`` (default
+``bench/footage/clips/``, not in git: see ``bench/footage/README.md``) and matching the
+manifest's sha256, the function's own window choice (:func:`inference.scorer.choose_window`:
+:func:`inference.entry.search` over a :class:`inference.video.RunReader` opened with the
+function's :class:`inference.video.VideoLimits`) is run on:
+
+- ``as_is``: the clip as it is;
+- ``tripod``: the clip made ``TRIPOD_S`` long as a tripod shot would be (its first frame held
+  before it and its last after it, with a little sensor noise), re-encoded with x264;
+- ``cut3``: three real dives cut together into one video (resampled to ``CUT_FPS`` and
+  letterboxed to ``CUT_SIZE``), each entry a candidate answer;
+
+and, with no dive, ffmpeg's test pattern (``testsrc``). Each row: the window's ``how``, the
+search's confidence, the instant it found (its best entry, and the window's end) against the
+true entry (shifted by the padding), and whether a ``detected`` window's entry is within
+``TOLERANCE_S``. Results go to ``bench/results/footage.json`` and ``footage.md``.
+
+``make bench`` runs the same as its ``footage`` section, which is skipped, saying why, when
+the clips are absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from bench.report import Metric, Spec, at_most
+
+HERE = Path(__file__).resolve().parent
+MANIFEST = HERE / "footage" / "manifest.json"
+CLIPS = HERE / "footage" / "clips"
+RESULTS = HERE / "results"
+
+TOLERANCE_S = 0.3  # an entry found this close to the true one is right
+TRIPOD_S = 20.0  # the tripod variant's length
+TRIPOD_BEFORE = 0.6  # ... of the added stills, this share goes before the dive
+NOISE = 3  # the stills' noise: uniform, +-this many levels per pixel and frame
+CUT_FPS = 25.0
+CUT_SIZE = (480, 270)
+# The three dives of each cut-together video: the clips without an overlay, and three of FineParser's.
+CUTS = (("namrata_testdive5", "namrata_uploaded", "aqastreamlit_054"),
+        ("fineparser_29", "fineparser_46", "fineparser_40"))
+TESTSRC = ("testsrc", 20.0, 25.0, (320, 240))  # name, seconds, fps, size
+
+FOUND_SHARE = Spec("footage_found_share", "real dives (as they are) whose entry is found within 0.3 s", "ratio")
+NO_DIVE_DETECTED = Spec("footage_no_dive_detected",
+                        "detected windows on real footage without a dive (as is and as a tripod shot)", "count",
+                        at_most(0.0))
+TESTSRC_DETECTED = Spec("footage_testsrc_detected", "detected windows on ffmpeg's test pattern (testsrc)", "count",
+                        at_most(0.0))
+SPECS = (FOUND_SHARE, NO_DIVE_DETECTED, TESTSRC_DETECTED)
+
+
+# -- the manifest and the clips ------------------------------------------------------------
+
+def load_manifest(path: Path = MANIFEST) -> list[dict]:
+    return json.loads(path.read_text())["clips"]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def locate(clips: list[dict], folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """``{id: path}`` of the clips in ``folder`` (by the manifest's file name, else by sha256
+    among the folder's files), and ``{id: why}`` for those left out."""
+    found: dict[str, Path] = {}
+    missing: dict[str, str] = {}
+    by_hash: dict[str, Path] | None = None
+    for clip in clips:
+        path = folder / clip["file"]
+        if path.is_file():
+            if clip.get("sha256") and sha256(path) != clip["sha256"]:
+                missing[clip["id"]] = f"{path.name}: sha256 differs from the manifest's"
+                continue
+            found[clip["id"]] = path
+            continue
+        if clip.get("sha256"):
+            if by_hash is None:
+                by_hash = {sha256(p): p for p in sorted(folder.iterdir()) if p.is_file()} if folder.is_dir() else {}
+            if clip["sha256"] in by_hash:
+                found[clip["id"]] = by_hash[clip["sha256"]]
+                continue
+        missing[clip["id"]] = f"{clip['file']} not in {folder}"
+    return found, missing
+
+
+# -- making variants ------------------------------------------------------------------------
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    """Every frame as RGB, cropped to even dimensions (x264's 4:2:0)."""
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    height, width = frames[0].shape[:2]
+    return [f[: height - height % 2, : width - width % 2] for f in frames]
+
+
+def encode(frames: Iterable[np.ndarray], size: tuple[int, int], fps: float, path: Path) -> Path:
+    """RGB frames (``size`` = width, height) → H.264 MP4 (x264 ``veryfast``, as phones write it)."""
+    import imageio_ffmpeg
+
+    width, height = size
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "-",
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+               "-movflags", "+faststart", "-f", "mp4", str(path)]
+    with subprocess.Popen(command, stdin=subprocess.PIPE) as ffmpeg:
+        for frame in frames:
+            ffmpeg.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+        ffmpeg.stdin.close()
+    if ffmpeg.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed ({ffmpeg.returncode}) writing {path}")
+    return path
+
+
+def tripod(frames: list[np.ndarray], fps: float, path: Path, seconds: float = TRIPOD_S,
+           seed: int = 0) -> tuple[Path, float]:
+    """The clip made ``seconds`` long: its first frame held before it and its last after it,
+    each still with fresh noise. Returns the file and how long was added before the clip."""
+    rng = np.random.default_rng(seed)
+    extra = max(0, round(seconds * fps) - len(frames))
+    before = round(extra * TRIPOD_BEFORE)
+    after = extra - before
+
+    def still(image: np.ndarray, count: int) -> Iterator[np.ndarray]:
+        base = image.astype(np.int16)
+        for _ in range(count):
+            yield np.clip(base + rng.integers(-NOISE, NOISE + 1, base.shape, dtype=np.int16), 0, 255)
+
+    def all_frames() -> Iterator[np.ndarray]:
+        yield from still(frames[0], before)
+        yield from frames
+        yield from still(frames[-1], after)
+
+    height, width = frames[0].shape[:2]
+    return encode(all_frames(), (width, height), fps, path), before / fps
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    width, height = size
+    scale = min(width / image.shape[1], height / image.shape[0])
+    w, h = max(2, round(image.shape[1] * scale)), max(2, round(image.shape[0] * scale))
+    out = np.zeros((height, width, 3), np.uint8)
+    x, y = (width - w) // 2, (height - h) // 2
+    out[y:y + h, x:x + w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def cut_together(clips: list[tuple[list[np.ndarray], float]], path: Path, fps: float = CUT_FPS,
+                 size: tuple[int, int] = CUT_SIZE) -> tuple[Path, list[float]]:
+    """``(frames, fps)`` clips back to back, each shown at ``fps`` (the nearest frame of each
+    instant: frames dropped or repeated) and letterboxed to ``size``. Returns the file and
+    where each clip starts (seconds)."""
+    starts: list[float] = []
+    out: list[np.ndarray] = []
+    for frames, clip_fps in clips:
+        starts.append(len(out) / fps)
+        count = int(len(frames) / clip_fps * fps)
+        out += [letterbox(frames[min(len(frames) - 1, int(k / fps * clip_fps + 1e-6))], size) for k in range(count)]
+    return encode(out, size, fps, path), starts
+
+
+def testsrc(path: Path, seconds: float, fps: float, size: tuple[int, int]) -> Path:
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", f"testsrc=duration={seconds:g}:size={size[0]}x{size[1]}:rate={fps:g}",
+                    "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+# -- the search, as the function runs it ------------------------------------------------------
+
+@dataclasses.dataclass
+class Case:
+    """One video to search: what it is and where its dives enter the water (seconds)."""
+
+    clip: str
+    variant: str  # as_is | tripod | cut3 | testsrc
+    path: Path
+    kind: str  # broadcast | no_dive | pattern
+    entries: list[float]
+    padding_s: float = 0.0  # what was added before the clip's own start
+
+
+def search(path: Path) -> dict:
+    """The function's window for ``path`` (no ``entry_s``), and the search's best entry."""
+    from unittest import mock
+
+    from divescore.settings import Settings
+    from inference import entry, scorer
+    from inference.video import RunReader, VideoLimits
+
+    seen: list = []
+    production = entry.search
+
+    def spy(*args, **kwargs):
+        seen.append(production(*args, **kwargs))
+        return seen[-1]
+
+    with mock.patch.object(scorer.entry, "search", spy), \
+            RunReader.probed(path, VideoLimits.from_settings(Settings())) as reader:
+        window = scorer.choose_window(reader, None)
+        info = reader.info
+    best = seen[0] if seen else None
+    return {"how": window.how, "confidence": None if best is None else round(best.confidence, 3),
+            "found_s": None if best is None else round(best.time_s, 3), "window_end_s": round(window.end_s, 3),
+            "video_s": round(info.duration_seconds, 3), "fps": round(info.fps, 3), "frames": info.frames}
+
+
+def score(case: Case, searcher: Callable[[Path], dict] = search) -> dict:
+    """One row: the search's answer against the true entries."""
+    row = {"clip": case.clip, "variant": case.variant, "kind": case.kind, "padding_s": round(case.padding_s, 3),
+           "true_entry_s": [round(t, 3) for t in case.entries]}
+    try:
+        row.update(searcher(case.path))
+    except Exception as err:  # a clip the function refuses is a result too
+        row.update(how="error", error=f"{err.__class__.__name__}: {err}"[:300])
+        return row
+    # the search's best entry (trusted or not) against the nearest true one: negative is early
+    errors = [row["found_s"] - t for t in case.entries] if row["found_s"] is not None else []
+    nearest = min(range(len(errors)), key=lambda i: abs(errors[i])) if errors else None
+    row["error_s"] = None if nearest is None else round(errors[nearest], 3)
+    row["matched_entry"] = nearest  # which of the video's dives it is nearest (cut3: 0-2)
+    row["within"] = row["how"] == "detected" and nearest is not None and abs(errors[nearest]) <= TOLERANCE_S
+    return row
+
+
+def cases(clips: list[dict], paths: dict[str, Path], work: Path, log: Callable[[str], None] = print,
+          cuts: Iterable[tuple[str, ...]] = CUTS, pattern: tuple | None = TESTSRC) -> Iterator[Case]:
+    """Each present clip as is and as a tripod shot, the cut-together videos whose three clips
+    are present, and the test pattern."""
+    by_id = {c["id"]: c for c in clips}
+    decoded: dict[str, list[np.ndarray]] = {}
+    for clip in clips:
+        if clip["id"] not in paths:
+            continue
+        entries = [e["t_s"] for e in clip["entries"]]
+        yield Case(clip["id"], "as_is", paths[clip["id"]], clip["kind"], entries)
+        frames = decoded[clip["id"]] = read_frames(paths[clip["id"]])
+        file, before = tripod(frames, clip["fps"], work / f"{clip['id']}-tripod.mp4")
+        yield Case(clip["id"], "tripod", file, clip["kind"], [t + before for t in entries], before)
+    for n, ids in enumerate(cuts):
+        if not all(i in decoded for i in ids):
+            log(f"  cut {'+'.join(ids)}: not all three clips present, left out")
+            continue
+        file, starts = cut_together([(decoded[i], by_id[i]["fps"]) for i in ids], work / f"cut{n}.mp4")
+        entries = [start + e["t_s"] for i, start in zip(ids, starts, strict=True) for e in by_id[i]["entries"]]
+        yield Case("+".join(ids), "cut3", file, "broadcast", entries)
+    if pattern is not None:
+        name, seconds, fps, size = pattern
+        yield Case(name, "testsrc", testsrc(work / f"{name}.mp4", seconds, fps, size), "pattern", [])
+
+
+def summary(rows: list[dict]) -> dict:
+    dives = [r for r in rows if r["variant"] == "as_is" and r["kind"] != "no_dive"]
+
+    def share(selected: list[dict]) -> float | None:
+        return round(sum(r["within"] for r in selected) / len(selected), 3) if selected else None
+
+    return {
+        "dives": len(dives),
+        "found_within_share": share(dives),
+        "found_within": sum(r["within"] for r in dives),
+        "tripod_found_within_share": share([r for r in rows if r["variant"] == "tripod" and r["kind"] != "no_dive"]),
+        "cut3_found_within_share": share([r for r in rows if r["variant"] == "cut3"]),
+        "no_dive_detected": sum(r["how"] == "detected" for r in rows if r["kind"] == "no_dive"),
+        "no_dive_videos": sum(r["kind"] == "no_dive" for r in rows),
+        "testsrc_detected": sum(r["how"] == "detected" for r in rows if r["variant"] == "testsrc"),
+        "tolerance_s": TOLERANCE_S,
+    }
+
+
+def measure_rows(clips: list[dict], paths: dict[str, Path], log: Callable[[str], None] = print,
+                 **options) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="divescore-footage-") as work:
+        for case in cases(clips, paths, Path(work), log, **options):
+            row = score(case)
+            rows.append(row)
+            log("  " + line(row))
+    return rows
+
+
+# -- output -----------------------------------------------------------------------------------
+
+def _fmt(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def line(row: dict) -> str:
+    true = ", ".join(f"{t:.2f}" for t in row["true_entry_s"]) or "none"
+    if row["how"] == "error":
+        return f"{row['clip']} {row['variant']}: error {row['error']}"
+    verdict = "yes" if row["within"] else "no"
+    return (f"{row['clip']} {row['variant']}: {row['how']}, confidence {_fmt(row['confidence'])}, "
+            f"found {_fmt(row['found_s'])} s (window end {_fmt(row['window_end_s'])} s), true {true} s: "
+            f"within {TOLERANCE_S:g} s {verdict}")
+
+
+def markdown(rows: list[dict], totals: dict) -> str:
+    from inference import detect
+
+    lines = ["| clip | variant | video s | how | confidence | entry found (s) | window end (s) | true entry (s) "
+             "| found − true (s) | within 0.3 s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        true = ", ".join(f"{t:.2f}" for t in r["true_entry_s"]) or "no dive"
+        if r["how"] == "error":
+            lines.append(f"| {r['clip']} | {r['variant']} | – | error: {r['error']} | – | – | – | {true} | – | no |")
+            continue
+        within = "yes" if r["within"] else ("–" if not r["true_entry_s"] else "no")
+        lines.append(f"| {r['clip']} | {r['variant']} | {r['video_s']:.2f} | {r['how']} | {_fmt(r['confidence'])} "
+                     f"| {_fmt(r['found_s'])} | {_fmt(r['window_end_s'])} | {true} | {_fmt(r['error_s'])} | {within} |")
+    lines += ["", "`entry found` is the search's best entry, trusted (`detected`, confidence ≥ "
+              f"{detect.CONFIDENT:g}) or not (`whole`); `found − true` is against the nearest true entry.",
+              "", f"Real dives as they are found within {TOLERANCE_S:g} s: **{totals['found_within']} of "
+              f"{totals['dives']}**; as tripod shots: share {_fmt(totals['tripod_found_within_share'])}; cut together "
+              f"by three: share {_fmt(totals['cut3_found_within_share'])}. `detected` windows without a dive: "
+              f"{totals['no_dive_detected']} of {totals['no_dive_videos']} real videos, "
+              f"{totals['testsrc_detected']} on testsrc (both must be 0)."]
+    return "\n".join(lines) + "\n"
+
+
+def run(folder: Path, out: Path | None = RESULTS, log: Callable[[str], None] = print) -> dict:
+    """Measure the clips in ``folder``; write ``footage.json`` and ``footage.md`` into ``out``."""
+    from bench import machine
+    from inference import detect
+
+    clips = load_manifest()
+    paths, missing = locate(clips, folder)
+    for clip_id, why in missing.items():
+        log(f"  {clip_id}: left out ({why})")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    rows = measure_rows(clips, paths, log)
+    totals = summary(rows)
+    results = {"started_at": started, "machine": machine.describe(), "clips_present": sorted(paths),
+               "clips_missing": missing, "settings": {"confident": detect.CONFIDENT, "sure": detect.SURE,
+                                                      "tolerance_s": TOLERANCE_S, "tripod_s": TRIPOD_S,
+                                                      "cut_fps": CUT_FPS, "cut_size": list(CUT_SIZE)},
+               "summary": totals, "rows": rows}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "footage.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        (out / "footage.md").write_text(f"# Real footage ({started})\n\n" + markdown(rows, totals))
+        log(f"results: {out / 'footage.json'}, {out / 'footage.md'}")
+    return results
+
+
+def measure(ctx) -> Iterator[Metric]:
+    """``make bench``'s ``footage`` section: skipped when no clip is present."""
+    paths, _ = locate(load_manifest(), CLIPS)
+    if not paths:
+        why = f"no real footage in {CLIPS.relative_to(HERE.parent)} (see bench/footage/README.md to bring it)"
+        ctx.log(f"  skipped: {why}")
+        for spec in SPECS:
+            yield spec.skipped(why)
+        return
+    results = run(CLIPS, out=None, log=ctx.log)
+    ctx.series["footage"] = results["summary"]
+    totals = results["summary"]
+    yield FOUND_SHARE.of(totals["found_within_share"], f"{totals['found_within']} of {totals['dives']} clips")
+    yield NO_DIVE_DETECTED.of(totals["no_dive_detected"], f"of {totals['no_dive_videos']} videos")
+    yield TESTSRC_DETECTED.of(totals["testsrc_detected"], "20 s 320x240 at 25 fps")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.footage", description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=Path, default=CLIPS, help=f"the clips' folder (default {CLIPS})")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"where footage.json/.md go (default {RESULTS})")
+    args = parser.parse_args(argv)
+    if not locate(load_manifest(), args.clips)[0]:
+        print(f"no clip of {MANIFEST.name} in {args.clips}: see bench/footage/README.md to bring them", file=sys.stderr)
+        return 2
+    run(args.clips, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""bench/footage.py without the real clips: its variants and scoring loop on a generated dive
+(``bench.synthetic_dive``, known entry), so the path the real-footage measurement takes is tested."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import footage, synthetic_dive
+
+SCENE = synthetic_dive.Scene(8.0, 25, 5.0, size=(320, 180), seed=3)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("footage")
+    path = synthetic_dive.write(SCENE, folder / "somewhere-else.mp4")  # found by its sha256, not its name
+    entry_s = SCENE.entry_frame / SCENE.fps
+    clips = [{"id": "gen", "file": "gen.mp4", "kind": "broadcast", "fps": SCENE.fps, "sha256": footage.sha256(path),
+              "entries": [{"t_s": entry_s, "frame": SCENE.entry_frame}]}]
+    return folder, clips, entry_s
+
+
+def test_the_manifest_names_every_clip_by_source_and_hash():
+    clips = footage.load_manifest()
+    assert len(clips) == 11 and sum(c["kind"] == "no_dive" for c in clips) == 1
+    for clip in clips:
+        assert clip["source"]["repo"] and clip["source"]["path"] and len(clip["source"]["commit"]) == 40
+        assert len(clip["sha256"]) == 64 and "/work" not in json.dumps(clip)
+        for entry in clip["entries"]:
+            assert entry["t_s"] == pytest.approx(entry["frame"] / clip["fps"])
+
+
+def test_a_clip_is_found_by_name_or_hash_and_a_changed_one_is_left_out(generated, tmp_path):
+    folder, clips, _ = generated
+    paths, missing = footage.locate(clips, folder)
+    assert paths == {"gen": folder / "somewhere-else.mp4"} and not missing
+    (tmp_path / "gen.mp4").write_bytes(b"not the clip")
+    paths, missing = footage.locate(clips, tmp_path)
+    assert not paths and "sha256" in missing["gen"]
+
+
+def test_score_compares_the_detected_entry_with_the_nearest_true_one(tmp_path):
+    case = footage.Case("c", "cut3", tmp_path / "x.mp4", "broadcast", [4.0, 9.0, 14.0])
+
+    def answer(how, found):
+        return lambda path: {"how": how, "confidence": 0.5, "found_s": found, "window_end_s": found,
+                             "video_s": 20.0, "fps": 25.0, "frames": 500}
+
+    row = footage.score(case, answer("detected", 9.25))
+    assert row["within"] and row["matched_entry"] == 1 and row["error_s"] == pytest.approx(0.25)
+    assert not footage.score(case, answer("detected", 9.4))["within"]
+    assert not footage.score(case, answer("whole", 9.0))["within"]  # a whole window found nothing
+
+
+def test_variants_and_the_production_search_on_a_generated_dive(generated):
+    folder, clips, entry_s = generated
+    paths, _ = footage.locate(clips, folder)
+    rows = footage.measure_rows(clips, paths, log=lambda line: None, cuts=[("gen", "gen", "gen")],
+                                pattern=("testsrc", 4.0, 25.0, (160, 120)))
+    by_variant = {r["variant"]: r for r in rows}
+    assert list(by_variant) == ["as_is", "tripod", "cut3", "testsrc"]
+
+    as_is, tripod, cut3 = by_variant["as_is"], by_variant["tripod"], by_variant["cut3"]
+    assert as_is["how"] == "detected" and as_is["within"], as_is
+    # the tripod shot: TRIPOD_S long, the true entry moved by the stills added before the dive
+    assert tripod["video_s"] == pytest.approx(footage.TRIPOD_S)
+    assert tripod["padding_s"] > 5
+    assert tripod["true_entry_s"] == [pytest.approx(tripod["padding_s"] + entry_s, abs=1e-3)]
+    assert tripod["how"] == "detected" and tripod["within"], tripod
+    # three dives back to back: each true entry in its own third
+    assert cut3["video_s"] == pytest.approx(3 * SCENE.seconds)
+    assert cut3["true_entry_s"] == [pytest.approx(entry_s + k * SCENE.seconds, abs=1e-3) for k in range(3)]
+    assert cut3["how"] == "detected" and cut3["within"], cut3
+
+    totals = footage.summary(rows)
+    assert totals["dives"] == 1 and totals["found_within_share"] == 1.0 and totals["cut3_found_within_share"] == 1.0
+    assert totals["testsrc_detected"] == (by_variant["testsrc"]["how"] == "detected")
+    table = footage.markdown(rows, totals)
+    assert table.count("\n| gen |") == 2 and "1 of 1" in table
