@@ -1,5 +1,6 @@
 """A small client of the HTTP API v1 (see docs/api.md): ``POST /v1/jobs``, the multipart
-``complete`` call, ``POST /v1/jobs/{id}/rescore``, ``POST /v1/jobs/{id}/cancel`` and ``GET /v1/jobs/{id}`` with its long-poll."""
+``complete`` call, ``POST /v1/jobs/{id}/rescore``, ``POST /v1/jobs/{id}/cancel`` and
+``GET /v1/jobs/{id}`` with its long-poll."""
 
 from __future__ import annotations
 
