@@ -1,5 +1,6 @@
 """A small client of the HTTP API v1 (see docs/api.md): ``POST /v1/jobs``, the multipart
-``complete`` call, ``POST /v1/jobs/{id}/cancel`` and ``GET /v1/jobs/{id}`` with its long-poll."""
+``complete`` call, ``POST /v1/jobs/{id}/rescore``, ``POST /v1/jobs/{id}/cancel`` and
+``GET /v1/jobs/{id}`` with its long-poll."""
 
 from __future__ import annotations
 
@@ -58,9 +59,12 @@ class ApiClient:
 
     # -- presign API -------------------------------------------------------------------
 
-    def create_job(self, *, filename: str, content_type: str, size: int) -> dict:
-        """A new job and its upload instructions (``upload.method`` POST or MULTIPART)."""
+    def create_job(self, *, filename: str, content_type: str, size: int, entry_s: float | None = None) -> dict:
+        """A new job and its upload instructions (``upload.method`` POST or MULTIPART); with
+        ``entry_s``, the job scores the window ending there."""
         body = {"filename": filename, "content_type": content_type, "size": size}
+        if entry_s is not None:
+            body["entry_s"] = entry_s
         return self._json("POST", f"{self.presign_url}/v1/jobs", json=body)
 
     def complete_upload(self, complete_url: str, parts: list[dict]) -> dict:
@@ -71,6 +75,11 @@ class ApiClient:
     def cancel_job(self, job_id: str) -> dict:
         """Cancels the job (a canceled one stays so); the job as it is now."""
         return self._json("POST", f"{self.presign_url}/v1/jobs/{job_id}/cancel")
+
+    def rescore_job(self, job_id: str, entry_s: float | None = None) -> dict:
+        """A new job scoring the same video over the window ending at ``entry_s`` (None: find
+        the entry again); the new job as ``GET /v1/jobs/{id}`` shows it."""
+        return self._json("POST", f"{self.presign_url}/v1/jobs/{job_id}/rescore", json={"entry_s": entry_s})
 
     # -- score API ---------------------------------------------------------------------
 

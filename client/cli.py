@@ -12,6 +12,7 @@ import sys
 COMMANDS = {
     "submit": ("client.submit", "upload videos to a deployment and print their scores"),
     "status": ("client.status", "show one job"),
+    "rescore": ("client.rescore", "score a job's video again, over the window ending at --entry"),
     "cancel": ("client.cancel", "cancel a job"),
     "predict": ("inference.predict", "score a local video file, no AWS involved"),
     "bootstrap": ("client.bootstrap_command", "create the stack's AWS resources (idempotent)"),

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
 
-CSV_COLUMNS = ("rank", "file", "score", "status", "job_id", "error_code", "error_message")
+CSV_COLUMNS = ("rank", "file", "score", "status", "job_id", "error_code", "error_message", "model", "calibrated",
+               "window")
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,9 @@ class Row:
     job_id: str | None
     error_code: str = ""
     error_message: str = ""
+    model: str = ""  # "name, weights, dtype": scores compare when these match
+    calibrated: str = ""  # "true" or "false"; "" without a model
+    window: str = ""  # "how start-end", the seconds as the API gives them
 
 
 def rank(results: Iterable[tuple[str, dict]]) -> list[Row]:
@@ -31,7 +35,7 @@ def rank(results: Iterable[tuple[str, dict]]) -> list[Row]:
         error = job.get("error") or {}
         score = job.get("score") if job.get("status") == "succeeded" else None
         row = (file, score, job.get("status", "unknown"), job.get("job_id"), error.get("code", ""),
-               error.get("message", ""))
+               error.get("message", ""), *model_cells(job.get("model")), window_cell(job.get("window")))
         (scored if score is not None else unscored).append(row)
     scored.sort(key=lambda r: -r[1])
     rows, previous, place = [], None, 0
@@ -41,6 +45,22 @@ def rank(results: Iterable[tuple[str, dict]]) -> list[Row]:
         rows.append(Row(place, *row))
     rows.extend(Row(None, *row) for row in unscored)
     return rows
+
+
+def model_cells(model: dict | None) -> tuple[str, str]:
+    """The ``model`` and ``calibrated`` cells of a job's model, as the page writes them."""
+    if not model:
+        return "", ""
+    name = ", ".join(str(model.get(key, "")) for key in ("name", "weights", "dtype"))
+    calibrated = model.get("calibrated")
+    return name, str(calibrated).lower() if isinstance(calibrated, bool) else ""
+
+
+def window_cell(window: dict | None) -> str:
+    """The ``window`` cell: ``how start-end`` (``given 15.92-20``), empty without a window."""
+    if not window:
+        return ""
+    return f"{window.get('how', '')} {number_text(window['start_s'])}-{number_text(window['end_s'])}"
 
 
 def format_table(rows: list[Row]) -> str:
@@ -87,7 +107,7 @@ def write_csv(rows: list[Row], file: IO[str]) -> None:
     file.write(",".join(CSV_COLUMNS) + "\n")
     for row in rows:
         texts = [neutralized(text) for text in (row.file, row.status, row.job_id or "", row.error_code,
-                                                row.error_message)]
+                                                row.error_message, row.model, row.calibrated, row.window)]
         cells = ["" if row.rank is None else str(row.rank), texts[0],
                  "" if row.score is None else number_text(row.score), *texts[1:]]
         file.write(",".join(csv_field(cell) for cell in cells) + "\n")

@@ -1,6 +1,8 @@
-"""How a job reads in a terminal."""
+"""How a job reads in a terminal, and the API's refusals in the command line's terms."""
 
 from __future__ import annotations
+
+from client.api import ApiError
 
 UNTRAINED_NOTE = "These weights are untrained: the score is not a real judgement of the dive."
 
@@ -29,6 +31,11 @@ def describe_job(job: dict, label: str | None = None) -> str:
         progress = job.get("progress")
         detail = f" ({stage}, {progress:.0%})" if stage and progress is not None else ""
         lines.append(f"{label}: {status}{detail}")
+    window = job.get("window")
+    if window:
+        lines.append(f"  window: {describe_window(window)}")
+    elif job.get("entry_s") is not None:
+        lines.append(f"  entry: {job['entry_s']:g} s (the window ends there)")
     model = job.get("model")
     if model:
         lines.append(f"  model: {model.get('name', '?')} (weights: {model.get('weights', '?')})")
@@ -36,3 +43,28 @@ def describe_job(job: dict, label: str | None = None) -> str:
             lines.append(f"  note: {UNTRAINED_NOTE}")
     lines.append(f"  job: {job.get('job_id', '?')}")
     return "\n".join(lines)
+
+
+def describe_window(window: dict) -> str:
+    """The stretch of the video that was scored, in one line."""
+    how = window.get("how", "?")
+    if how == "whole":
+        return f"whole video (0-{window.get('video_s', 0):.2f} s): no entry given or found with confidence"
+    found = f", confidence {window['confidence']:.2f}" if window.get("confidence") is not None else ""
+    text = (f"{how}{found}: {window['start_s']:.2f}-{window['end_s']:.2f} s of {window.get('video_s', 0):.2f} s, "
+            f"frames {window['start_frame']}-{window['end_frame']}")
+    return text + (f" (shifted: {window['shifted']})" if window.get("shifted") else "")
+
+
+def explain(err: ApiError, job_id: str | None = None) -> str:
+    """What went wrong, in the command line's terms, with the next step to take."""
+    if err.status == 404 and job_id:
+        return f"no job {job_id} here: check the id, or submit the video again with `divescore submit`."
+    if err.code == "unreachable":
+        return (f"{err.message} Is the stack running (`make run`)? Or point at another with "
+                f"`--api-url URL`.")
+    return err.message
+
+
+def error_dict(err: ApiError, job_id: str | None = None) -> dict:
+    return {"code": err.code, "message": explain(err, job_id)}

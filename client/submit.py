@@ -25,7 +25,7 @@ from tqdm import tqdm
 from client import ranking
 from client.api import ApiClient, ApiError
 from client.options import add_api_arguments, api_client
-from client.report import describe_job
+from client.report import describe_job, explain
 from client.upload import PARALLEL_PARTS, UploadCancelled, UploadFailed, upload
 from divescore.settings import SettingsError
 
@@ -42,6 +42,9 @@ VIDEO_TYPES = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files of dives")
+    parser.add_argument("--entry", type=float, metavar="SECONDS",
+                        help="when the diver enters the water, in seconds from the video's start: score the "
+                             "window ending there (default: the function finds it)")
     add_api_arguments(parser)
     parser.add_argument("--no-wait", action="store_true",
                         help="stop once the videos are uploaded and print their job ids")
@@ -151,7 +154,7 @@ class Batch:
                     job = self.submit(video, bar)
             except ApiError as err:
                 refused = 400 <= err.status < 500
-                return self.problem(video, err.code, err.message, "refused" if refused else "error",
+                return self.problem(video, err.code, explain(err), "refused" if refused else "error",
                                     USAGE if refused else FAILED)
             except UploadFailed as err:
                 return self.problem(video, "upload_failed", str(err), "error", FAILED)
@@ -162,14 +165,16 @@ class Batch:
             try:
                 final = follow_job(self.api, path.name, job["job_id"], bar=bar, timeout=args.timeout)
             except ApiError as err:
-                return self.problem(video, err.code, err.message, "error", FAILED, job_id=job["job_id"])
+                return self.problem(video, err.code, explain(err, job["job_id"]), "error", FAILED,
+                                    job_id=job["job_id"])
             return Outcome(video, final, OK if final.get("status") == "succeeded" else FAILED, "job")
 
     def submit(self, video: str, bar: tqdm) -> dict:
         """Create the job and upload the file; returns the job as ``POST /v1/jobs`` answered."""
         path = Path(video)
         content_type = content_type_of(path)
-        job = self.api.create_job(filename=path.name, content_type=content_type, size=path.stat().st_size)
+        job = self.api.create_job(filename=path.name, content_type=content_type, size=path.stat().st_size,
+                                  entry_s=self.args.entry)
         with self.lock:
             self.jobs[video] = job["job_id"]
         upload(self.api, job, path, content_type=content_type, progress=bar.update, parallel=self.args.parallel,
@@ -228,10 +233,11 @@ class Output:
 
     def queued(self, video: str, job: dict) -> None:
         if self.as_json:
-            self._json({"file": video, "job_id": job["job_id"], "status": job.get("status")})
+            self._json({"file": video, "job_id": job["job_id"], "status": job.get("status"),
+                        **({"entry_s": job["entry_s"]} if job.get("entry_s") is not None else {})})
         else:
-            print(f"{video}: uploaded as job {job['job_id']} ({job.get('status')}); "
-                  f"see it with `divescore status {job['job_id']}`", flush=True)
+            print(f"{video}: uploaded as job {job['job_id']}; follow it with "
+                  f"`divescore status {job['job_id']} --wait`", flush=True)
 
     def problem(self, video: str, code: str, message: str, *, status: str = "refused",
                 job_id: str | None = None) -> None:

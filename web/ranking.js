@@ -1,7 +1,19 @@
 // The competition view: videos ranked by score, and the same as CSV. The command line writes
 // the same columns and numbers (client/ranking.py).
 
-export const CSV_COLUMNS = ["rank", "file", "score", "status", "job_id", "error_code", "error_message"];
+export const CSV_COLUMNS = [
+  "rank", "file", "score", "status", "job_id", "error_code", "error_message", "model", "calibrated", "window",
+];
+
+// "name, weights, dtype" of the model that scored (scores compare when these match).
+function modelCell(model) {
+  return model ? ["name", "weights", "dtype"].map((key) => String(model[key] ?? "")).join(", ") : "";
+}
+
+// "how start-end", the seconds as the API gives them ("given 15.92-20").
+function windowCell(w) {
+  return w ? `${w.how ?? ""} ${String(w.start_s)}-${String(w.end_s)}` : "";
+}
 
 // [{file, job}] → rows ranked by score, highest first; equal scores share a rank (1, 2, 2, 4);
 // videos without a score follow in the order given, with rank null.
@@ -16,6 +28,9 @@ export function rank(entries) {
       job_id: job.job_id ?? null,
       error_code: job.error?.code ?? "",
       error_message: job.error?.message ?? "",
+      model: modelCell(job.model),
+      calibrated: typeof job.model?.calibrated === "boolean" ? String(job.model.calibrated) : "",
+      window: windowCell(job.window),
     };
     (row.score === null ? unscored : scored).push(row);
   }

@@ -64,3 +64,11 @@ class ResolutionTooLarge(BadInput):
 
 class NotADive(BadInput):
     code = "not_a_dive"
+
+
+# -- what the job asked for -------------------------------------------------------------
+
+class EntryAfterEnd(BadInput):
+    """``entry_s`` (the given entry) is later than the video's end."""
+
+    code = "entry_after_end"

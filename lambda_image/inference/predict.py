@@ -28,15 +28,31 @@ def run(args: argparse.Namespace) -> int:
     if not args.video.is_file():
         print(f"divescore predict: {args.video}: no such file", file=sys.stderr)
         return 2
+    if args.entry is not None and not args.entry >= 0:
+        print("divescore predict: --entry is when the diver enters the water, in seconds from the video's "
+              "start (0 or more)", file=sys.stderr)
+        return 2
     overrides = {"model_dir": args.weights} if args.weights else {}
     if args.dtype:
         overrides["model_dtype"] = args.dtype
     settings = load_or_exit("divescore predict", **overrides)
 
-    # Imported here: torch takes a second to import, and other subcommands never need it.
-    from inference.errors import BadInput
-    from inference.scorer import load_scorer
+    from inference.errors import BadInput, EntryAfterEnd
     from inference.video import VideoLimits
+
+    if args.entry is not None:
+        # Refused before the model loads: an entry past the video's end, as a job refuses it.
+        try:
+            check_entry_fits(args.video, args.entry, VideoLimits.from_settings(settings))
+        except EntryAfterEnd as err:
+            print(f"divescore predict: {args.video}: {err.message.replace('give an entry', 'give --entry')}",
+                  file=sys.stderr)
+            return 2
+        except BadInput:
+            pass  # the scorer refuses it below, with its own code
+
+    # Imported here: torch takes a second to import, and other subcommands never need it.
+    from inference.scorer import load_scorer
     from inference.weights import WeightsError
 
     try:
@@ -61,12 +77,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_entry_fits(video: Path, entry_s: float, limits) -> None:
+    """Raises :class:`inference.errors.EntryAfterEnd` when ``entry_s`` is past the video's end
+    (or another :class:`~inference.errors.BadInput` when the file is not a video it can read)."""
+    from inference.video.probe import open_video, probe
+    from inference.window import check_entry
+
+    container = open_video(video)
+    try:
+        info = probe(container, limits)
+    finally:
+        container.close()
+    check_entry(entry_s, info.frames / info.fps)
+
+
 def describe_window(window: dict) -> str:
     if window["how"] == "whole":
         return "whole video (no entry given or found with confidence): clips spread evenly"
     found = f", confidence {window['confidence']:.2f}" if "confidence" in window else ""
-    return (f"{window['how']}{found}: {window['start_s']:.2f}-{window['end_s']:.2f} s, frames "
+    text = (f"{window['how']}{found}: {window['start_s']:.2f}-{window['end_s']:.2f} s, frames "
             f"{window['start_frame']}-{window['end_frame']}, sampled at {window['fps']:g} fps")
+    return text + (f" ({window['shifted']})" if window.get("shifted") else "")
 
 
 def report(result, model: dict, description: str) -> str:

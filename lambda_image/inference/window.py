@@ -19,6 +19,7 @@ import dataclasses
 import math
 
 from inference import preprocess
+from inference.errors import EntryAfterEnd
 
 TRAINING_FPS = 25.0
 SAMPLE_FRAMES = 103  # MTL-AQA's sample_length
@@ -34,6 +35,7 @@ class Window:
     frames: tuple[int, ...]  # the video's frame for each instant of the window, in order
     video_s: float  # the whole video's duration, to place the window in it
     confidence: float | None = None  # when detected
+    shifted: str | None = None  # why the window does not end at the entry (it starts at the video's start)
 
     @property
     def start_frame(self) -> int:
@@ -56,22 +58,39 @@ class Window:
                   "video_s": round(self.video_s, 3)}
         if self.confidence is not None:
             record["confidence"] = round(self.confidence, 3)
+        if self.shifted is not None:
+            record["shifted"] = self.shifted
         return record
+
+
+def check_entry(entry_s: float, duration_s: float) -> None:
+    """Raises :class:`EntryAfterEnd` for an entry later than the video's end (``duration_s``)."""
+    if entry_s > duration_s + 1e-6:
+        raise EntryAfterEnd(
+            f"The entry at {entry_s:g} s is past the end of the video, which lasts {duration_s:.2f} s: "
+            f"give an entry from 0 to {duration_s:.2f} s, or none to have it found.")
 
 
 def ending_at(entry_s: float, video_fps: float, frame_count: int, how: str,
               confidence: float | None = None) -> Window:
-    """The training window whose last instant is ``entry_s`` (clamped into the video).
+    """The training window whose last instant is ``entry_s``; :class:`EntryAfterEnd` when
+    ``entry_s`` is past the video's end.
 
     An entry earlier than the window's length shifts the window to the video's start (it then
-    ends after the entry); a video shorter than the window repeats its last frame.
+    ends after the entry, and ``shifted`` says so); the window never ends after the video (a
+    video shorter than the window repeats its last frame).
     """
     duration = frame_count / video_fps
-    end_s = min(max(entry_s, 0.0), duration)
-    start_s = max(0.0, end_s - SECONDS)
-    end_s = start_s + SECONDS
+    check_entry(entry_s, duration)
+    entry_s = max(entry_s, 0.0)
+    start_s = max(0.0, entry_s - SECONDS)
+    shifted = None
+    if entry_s - start_s < SECONDS - 1e-9:
+        shifted = (f"the entry at {entry_s:.2f} s is earlier than the window's length ({SECONDS:.2f} s): the "
+                   f"window starts at the video's start, not {SECONDS:.2f} s before the entry")
+    end_s = min(start_s + SECONDS, duration)
     frames = tuple(_nearest_frame(start_s + k / TRAINING_FPS, video_fps, frame_count) for k in range(SAMPLE_FRAMES))
-    return Window(how, start_s, end_s, TRAINING_FPS, frames, duration, confidence)
+    return Window(how, start_s, end_s, TRAINING_FPS, frames, duration, confidence, shifted)
 
 
 def _nearest_frame(t: float, video_fps: float, frame_count: int) -> int:

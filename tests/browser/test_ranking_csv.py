@@ -8,6 +8,8 @@ import io
 import pytest
 import requests
 
+from client.ranking import CSV_COLUMNS
+
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
 CSV_OF = """async (entries) => {
@@ -52,3 +54,17 @@ def test_an_address_names_only_ids_of_a_jobs_shape(open_page, stack):
     page.wait_for_selector("#batch:not([hidden])")
     assert page.locator("#batch-list li").count() == 1
     assert asked and all(url.split("/v1/jobs/")[1].startswith(real) for url in asked)
+
+
+def test_the_csv_says_which_model_scored_and_over_which_window(page):
+    model = {"name": "C3D-AVG (MTL-AQA)", "weights": "untrained-seed0", "calibrated": False, "dtype": "float32"}
+    text = page.evaluate(CSV_OF, [
+        {"file": "a.mp4", "job": {"job_id": "a", "status": "succeeded", "score": 71.5, "model": model,
+                                  "window": {"how": "given", "start_s": 15.92, "end_s": 20.0}}},
+        {"file": "f.mp4", "job": {"job_id": "f", "status": "failed", "error": {"code": "x", "message": "y"}}},
+    ])
+    assert text.splitlines()[0] == ",".join(CSV_COLUMNS)  # the command line's columns (client/ranking.py)
+    rows = {row["job_id"]: row for row in csv.DictReader(io.StringIO(text))}
+    assert (rows["a"]["model"], rows["a"]["calibrated"], rows["a"]["window"]) == (
+        "C3D-AVG (MTL-AQA), untrained-seed0, float32", "false", "given 15.92-20")
+    assert (rows["f"]["model"], rows["f"]["calibrated"], rows["f"]["window"]) == ("", "", "")

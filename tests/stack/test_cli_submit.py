@@ -125,11 +125,65 @@ def test_status_shows_one_job(stack):
 
 
 def test_status_of_an_unknown_job_exits_2(stack):
-    result = divescore(stack, "status", secrets.token_hex(16))
+    job_id = secrets.token_hex(16)
+    result = divescore(stack, "status", job_id)
 
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.strip()
+    assert result.stderr == (f"divescore status: no job {job_id} here: check the id, or submit the video again "
+                             f"with `divescore submit`.\n")
+
+
+def test_submit_without_waiting_says_how_to_follow_the_job(stack, videos):
+    result = divescore(stack, "submit", "--no-wait", str(videos["small"]))
+
+    assert result.returncode == 0, result.stderr
+    job_id = re.search(r"uploaded as job ([0-9a-f]{32})", result.stdout).group(1)
+    assert f"follow it with `divescore status {job_id} --wait`" in result.stdout
+    assert "awaiting_upload" not in result.stdout
+
+
+def test_submit_with_an_entry_scores_the_window_ending_there_and_shows_it(stack, videos, tmp_path):
+    # GIVEN a 2 s video and its entry at 1.5 s (earlier than the window's 4.08 s)
+    table = tmp_path / "ranking.csv"
+    result = divescore(stack, "submit", str(videos["small"]), "--entry", "1.5", "--csv", str(table))
+
+    # THEN the job was created with it, and the window it scored is shown, shifted to the start
+    assert result.returncode == 0, result.stderr
+    job = stack.store.get(job_id_in(result.stdout))
+    assert job["entry_s"] == 1.5 and job["window"]["how"] == "given"
+    assert (job["window"]["start_s"], job["window"]["end_s"]) == (0.0, 2.0)  # never past the video's end
+    assert "shifted" in job["window"]
+    assert "  window: given: 0.00-2.00 s of 2.00 s, frames 0-49 (shifted: " in result.stdout
+    [row] = csv.DictReader(table.open(encoding="utf-8"))
+    assert (row["window"], row["calibrated"]) == ("given 0-2", str(job["model"]["calibrated"]).lower())
+    assert row["model"] == f"{job['model']['name']}, {job['model']['weights']}, {job['model']['dtype']}"
+
+
+def test_an_entry_past_the_videos_end_fails_the_job_with_a_code(stack, videos):
+    result = divescore(stack, "submit", "--json", str(videos["small"]), "--entry", "9")
+
+    assert result.returncode == 1, result.stderr
+    job = json.loads(result.stdout)
+    assert (job["status"], job["error"]["code"], job["entry_s"]) == ("failed", "entry_after_end", 9)
+    assert "2.00 s" in job["error"]["message"]
+
+
+def test_rescore_scores_the_video_again_over_the_window_ending_at_the_entry(stack, videos):
+    first = json.loads(divescore(stack, "submit", "--json", str(videos["small"])).stdout)
+
+    waited = divescore(stack, "rescore", first["job_id"], "--entry", "1.9", "--wait", "--json")
+    queued = divescore(stack, "rescore", first["job_id"])
+
+    assert waited.returncode == 0, waited.stderr
+    again = json.loads(waited.stdout)
+    assert (again["status"], again["rescore_of"], again["entry_s"]) == ("succeeded", first["job_id"], 1.9)
+    assert again["window"]["how"] == "given" and again["job_id"] != first["job_id"]
+    assert queued.returncode == 0, queued.stderr
+    new_id = re.search(r"as job ([0-9a-f]{32})", queued.stdout).group(1)
+    assert f"follow it with `divescore status {new_id} --wait`" in queued.stdout
+    unknown = divescore(stack, "rescore", secrets.token_hex(16))
+    assert unknown.returncode == 2 and "no job" in unknown.stderr
 
 
 def test_cancel_cancels_once_and_refuses_a_finished_job(stack, videos):

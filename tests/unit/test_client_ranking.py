@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from client.ranking import CSV_COLUMNS, format_table, number_text, rank, write_csv
+from tests.support.helpers import ROOT
 
 
 def scored(job_id: str, score: float) -> dict:
@@ -67,3 +69,27 @@ def test_every_text_cell_of_the_csv_stays_text_and_either_separator_is_quoted():
     [row] = csv.DictReader(io.StringIO(out.getvalue()))
     assert (row["job_id"], row["error_code"], row["error_message"]) == ("'=cmd", "'@SUM(A1)", "'+1")
     assert '"round 1; dive 2.mp4"' in out.getvalue() and row["file"] == "round 1; dive 2.mp4"
+
+
+MODEL = {"name": "C3D-AVG (MTL-AQA)", "weights": "untrained-seed0", "calibrated": False, "dtype": "float32"}
+
+
+def test_the_csv_says_which_model_scored_and_over_which_window():
+    # GIVEN a job scored over a given window, and a failed job
+    job = {**scored("a", 71.5), "model": MODEL,
+           "window": {"how": "given", "start_s": 15.92, "end_s": 20.0, "start_frame": 398, "end_frame": 500}}
+    failed = {"job_id": "f", "status": "failed", "error": {"code": "entry_after_end", "message": "Past the end."}}
+    out = io.StringIO()
+    write_csv(rank([("a.mp4", job), ("f.mp4", failed)]), out)
+
+    # THEN the scored row has the model, whether it is calibrated and the window; the others none
+    rows = {row["file"]: row for row in csv.DictReader(io.StringIO(out.getvalue()))}
+    assert (rows["a.mp4"]["model"], rows["a.mp4"]["calibrated"], rows["a.mp4"]["window"]) == (
+        "C3D-AVG (MTL-AQA), untrained-seed0, float32", "false", "given 15.92-20")
+    assert (rows["f.mp4"]["model"], rows["f.mp4"]["calibrated"], rows["f.mp4"]["window"]) == ("", "", "")
+
+
+def test_the_command_lines_csv_has_the_pages_columns():
+    page = (ROOT / "web" / "ranking.js").read_text()
+    declared = re.search(r"export const CSV_COLUMNS = \[([^\]]*)\]", page).group(1)
+    assert tuple(re.findall(r'"([^"]+)"', declared)) == CSV_COLUMNS

@@ -47,12 +47,13 @@ def clip(tmp_path_factory):
                              codec="h264")
 
 
-def submit(services: Services, path: Path, declared_size: int | None = None, upload: bool = True) -> str:
+def submit(services: Services, path: Path, declared_size: int | None = None, upload: bool = True,
+           entry_s: float | None = None) -> str:
     """A job as services.jobs_api makes it, and its upload landing in the bucket."""
     settings, job_id = services.settings, new_job_id()
     size = path.stat().st_size if declared_size is None else declared_size
     services.store.create(job_id=job_id, filename=path.name, content_type="video/mp4", size=size,
-                          key=settings.upload_key(job_id), ttl_seconds=3600)
+                          key=settings.upload_key(job_id), ttl_seconds=3600, entry_s=entry_s)
     services.store.mark_queued(job_id)
     if upload:
         services.s3.upload_file(str(path), settings.bucket, settings.upload_key(job_id))
@@ -142,6 +143,21 @@ def test_a_bad_upload_ends_failed_with_its_code(module_settings, fake_scorer, tm
     job = services.store.get(job_id)
     assert job["status"] == Status.FAILED and job["error"]["code"] == BAD_UPLOADS[name]
     assert job["error"]["message"].endswith(".") and "score" not in job
+
+
+def test_a_job_whose_entry_is_past_its_videos_end_fails_with_a_code(module_settings, fake_scorer, clip):
+    # GIVEN a job of a 0.64 s video created with an entry at 9 s
+    services = make_services(module_settings, fake_scorer)
+    job_id = submit(services, clip, entry_s=9.0)
+    upload = Upload(services.settings.bucket, services.settings.upload_key(job_id), clip.stat().st_size,
+                    "ObjectCreated:Post")
+
+    # WHEN its video is read, THEN it fails (no retry), with the code and the video's length
+    assert process_upload(upload, services) == Outcome.FAILED
+    job = services.store.get(job_id)
+    assert job["status"] == Status.FAILED and job["error"]["code"] == "entry_after_end"
+    assert "0.64 s" in job["error"]["message"] and "score" not in job
+    assert job["entry_s"] == 9.0  # kept as given
 
 
 def test_the_stored_object_is_checked_against_the_limits_and_the_declared_size(module_settings, fake_scorer, clip):

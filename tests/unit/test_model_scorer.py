@@ -165,3 +165,19 @@ def test_the_predict_command_scores_a_local_file(monkeypatch, capsys, video_17, 
     assert main(["predict", str(videos.make_short(tmp_path / "short.mp4"))]) == 1
     assert "video_too_short" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "missing.mp4")]) == 2
+
+
+def test_predict_refuses_an_entry_past_the_videos_end_before_loading_the_model(monkeypatch, capsys, tmp_path):
+    from client.cli import main
+    from inference import scorer
+
+    # GIVEN a 3.4 s video, and a model that must not be needed
+    video = videos.make_video(tmp_path / "dive.mp4", seconds=3.4, size=(160, 120))
+    monkeypatch.setattr(scorer, "load_scorer", lambda settings: pytest.fail("the model was loaded"))
+
+    # WHEN it is scored with the entry at 9 s, THEN it is refused at once, naming the video's length
+    assert main(["predict", str(video), "--entry", "9"]) == 2
+    err = capsys.readouterr().err
+    assert "past the end of the video, which lasts 3.40 s" in err and "--entry" in err
+    assert main(["predict", str(video), "--entry", "-1"]) == 2
+    assert "0 or more" in capsys.readouterr().err

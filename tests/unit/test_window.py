@@ -4,6 +4,7 @@ entry, clips 6 x 16 from its start) and the whole-video fallback."""
 import pytest
 
 from inference import preprocess
+from inference.errors import EntryAfterEnd
 from inference.window import SAMPLE_FRAMES, TRAINING_FPS, ending_at, whole
 
 
@@ -33,16 +34,37 @@ def test_a_slower_video_repeats_frames():
     assert window.frames[:4] == (74, 74, 75, 75)
 
 
-def test_an_entry_early_in_the_video_shifts_the_window_to_its_start():
+def test_an_entry_early_in_the_video_shifts_the_window_to_its_start_and_says_so():
     window = ending_at(1.0, 25.0, 500, "given")
     assert (window.start_s, window.end_s) == (0.0, 4.08)
     assert window.frames == tuple(range(103))
+    assert window.as_dict()["shifted"] == ("the entry at 1.00 s is earlier than the window's length (4.08 s): "
+                                           "the window starts at the video's start, not 4.08 s before the entry")
 
 
-def test_an_entry_past_the_end_is_clamped_and_a_short_video_repeats_its_last_frame():
-    assert ending_at(99.0, 25.0, 250, "given").end_frame == 249
+def test_a_window_that_ends_at_the_entry_says_nothing_of_a_shift():
+    assert "shifted" not in ending_at(4.08, 25.0, 500, "given").as_dict()
+    assert "shifted" not in ending_at(20.0, 25.0, 1500, "detected", confidence=0.9).as_dict()
+
+
+def test_an_entry_past_the_end_is_refused_with_the_videos_length():
+    # GIVEN a 3.4 s video (85 frames at 25 fps) and an entry at 9 s
+    with pytest.raises(EntryAfterEnd) as refused:
+        ending_at(9.0, 25.0, 85, "given")
+    # THEN it is refused with a code, and the message names the video's length
+    assert refused.value.code == "entry_after_end"
+    assert "3.40 s" in refused.value.message and "9 s" in refused.value.message
+    # ... while the entry at the very end is scored
+    assert ending_at(3.4, 25.0, 85, "given").end_frame == 84
+
+
+def test_the_window_never_ends_after_the_video_and_a_short_one_repeats_its_last_frame():
+    # GIVEN a 2 s video (shorter than the window) and an entry at its end
     short = ending_at(2.0, 25.0, 50, "given")
+    # THEN the window ends with the video, its last frame repeated to fill the 103 instants
+    assert (short.start_s, short.end_s, short.video_s) == (0.0, 2.0, 2.0)
     assert short.frames[-1] == 49 and len(short.frames) == SAMPLE_FRAMES
+    assert "shifted" in short.as_dict()
 
 
 def test_without_an_entry_the_clips_spread_over_the_whole_video_as_before():

@@ -1,0 +1,39 @@
+"""What the command line says in its own terms: the next step when the API cannot be reached,
+and the window a job scored."""
+
+from __future__ import annotations
+
+import json
+
+from client.cli import main
+from client.report import describe_job
+from tests.support.helpers import free_port
+
+
+def test_an_unreachable_api_says_to_start_the_stack_or_point_at_another(capsys):
+    # GIVEN an address nothing listens on
+    url = f"http://127.0.0.1:{free_port()}"
+
+    # THEN status says so, and what to do; the exit status stays 1 (docs/client.md)
+    assert main(["status", "0" * 32, "--api-url", url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"divescore status: Could not reach {url}/v1/jobs/")
+    assert "Is the stack running (`make run`)? Or point at another with `--api-url URL`." in err
+
+    assert main(["status", "0" * 32, "--api-url", url, "--json"]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["code"] == "unreachable" and "`make run`" in error["message"]
+
+
+def test_a_job_shows_the_window_it_scored():
+    job = {"job_id": "a", "filename": "dive.mp4", "status": "succeeded", "score": 71.5, "entry_s": 1.0,
+           "window": {"how": "given", "start_frame": 0, "end_frame": 101, "start_s": 0.0, "end_s": 4.08,
+                      "fps": 25.0, "video_s": 10.0, "shifted": "the entry at 1.00 s is earlier"}}
+    assert "  window: given: 0.00-4.08 s of 10.00 s, frames 0-101 (shifted: the entry at 1.00 s is earlier)" \
+        in describe_job(job).splitlines()
+    detected = {**job, "window": {**job["window"], "how": "detected", "confidence": 0.8, "shifted": None}}
+    assert "  window: detected, confidence 0.80: 0.00-4.08 s of 10.00 s, frames 0-101" in describe_job(detected)
+    whole = {**job, "window": {"how": "whole", "start_s": 0.0, "end_s": 10.0, "video_s": 10.0}}
+    assert "  window: whole video (0-10.00 s): no entry given or found with confidence" in describe_job(whole)
+    queued = {"job_id": "b", "filename": "dive.mp4", "status": "queued", "entry_s": 12.4}
+    assert "  entry: 12.4 s (the window ends there)" in describe_job(queued)
