@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import os
 import re
 import sys
 import threading
@@ -168,10 +167,17 @@ def close_control_routes(app):
     return guarded
 
 
+def page_origins() -> tuple[str, ...]:
+    """The web page's origins, as the stack's settings name them (none when they cannot be read)."""
+    from divescore.settings import SettingsError, load
+
+    try:
+        return load().cors_origins
+    except SettingsError:
+        return ()
+
+
 def main(argv: list[str] | None = None) -> None:
-    # Only S3 answers a browser's CORS requests, by each bucket's own rules; moto's global CORS
-    # would let any web page read the other services' answers.
-    os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "1"
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--quiet" in argv:
         argv.remove("--quiet")
@@ -184,7 +190,11 @@ def main(argv: list[str] | None = None) -> None:
 
     emulator_auth.install()
     import moto.server
+    from moto.moto_server import werkzeug_app
 
+    # moto answers every origin's CORS requests; here only the stack's page may read its answers
+    # (the browser uploads to S3 from there), and a page of any other origin reads nothing.
+    werkzeug_app.CORS = functools.partial(werkzeug_app.CORS, origins=list(page_origins()))
     dispatcher = moto.server.DomainDispatcherApplication
     moto.server.DomainDispatcherApplication = lambda *args, **kwargs: close_control_routes(dispatcher(*args, **kwargs))
     moto.server.main(argv)
