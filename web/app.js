@@ -185,6 +185,11 @@ function uploading() {
 
 function reset() {
   for (const item of items) item.controller.abort();
+  if (videoUrl) {
+    URL.revokeObjectURL(videoUrl[1]);
+    videoUrl = null;
+    $("video").removeAttribute("src");
+  }
   items = [];
   batch = false;
   updateAddress();
@@ -433,7 +438,7 @@ function hoverOnTimeline(event) {
   const line = $("timeline-hover");
   const label = $("timeline-hover-label");
   line.style.left = `${100 * fraction}%`;
-  label.style.left = `${100 * Math.min(0.94, Math.max(0.06, fraction))}%`;
+  label.style.left = `${100 * Math.min(0.9, Math.max(0.1, fraction))}%`; // the label stays on the card
   label.textContent = `${time.toFixed(2)} s`;
   line.hidden = false;
   label.hidden = false;
@@ -465,6 +470,7 @@ function entryLabel({ entry_s: entry, window_how: how, window_end_s: end }) {
   if (Number.isFinite(entry)) return `entry ${entry.toFixed(2)} s`;
   if (how === "detected") return Number.isFinite(end) ? `entry found at ${end.toFixed(2)} s` : "entry found";
   if (how === "whole") return "whole video";
+  if (how === "given" && Number.isFinite(end)) return `entry ${end.toFixed(2)} s`;
   return "";
 }
 
