@@ -20,10 +20,12 @@ WEB_DIR = _PACKAGED_WEB_DIR if _PACKAGED_WEB_DIR.is_dir() else Path(__file__).re
 LONG_POLL_SECONDS = 20
 
 # The page runs only its own scripts; it talks to the APIs and S3, whose addresses it learns
-# from /config.json, so connect-src and img-src stay open.
+# from /config.json, so connect-src and img-src stay open; media-src takes the chosen video as
+# an object URL (blob:), to scrub it beside its score.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: https:; "
+        "media-src 'self' blob:; "
         "connect-src 'self' http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
         "form-action 'none'"
     ),

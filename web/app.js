@@ -39,6 +39,8 @@ let batch = false; // several videos: the list and the ranking, rather than the 
 class Item {
   constructor({ file = null, jobId = null, entry = null }) {
     this.file = file;
+    this.video = file; // the video to show beside the result (the file is dropped once uploaded)
+    this.before = entry?.before ?? null; // {score, entry_s, window_how}: what a rescore replaces
     this.jobId = jobId;
     this.name = file?.name ?? entry?.filename ?? jobId;
     this.size = file?.size ?? entry?.size ?? 0;
@@ -70,7 +72,7 @@ class Item {
     }
     rememberJob(this.jobId, {
       filename: job.filename, size: job.size, status: job.status, score: job.score ?? null,
-      error_code: job.error?.code ?? null, expires_at: job.expires_at,
+      error_code: job.error?.code ?? null, expires_at: job.expires_at, ...entryOf(job),
     });
   }
 
@@ -183,6 +185,11 @@ function uploading() {
 
 function reset() {
   for (const item of items) item.controller.abort();
+  if (videoUrl) {
+    URL.revokeObjectURL(videoUrl[1]);
+    videoUrl = null;
+    $("video").removeAttribute("src");
+  }
   items = [];
   batch = false;
   updateAddress();
@@ -211,6 +218,7 @@ function renderSingle(item) {
     if (fraction === null) bar.removeAttribute("value"); // indeterminate until the function reports progress
     else bar.value = fraction;
     $("stage-text").textContent = item.problem ? "The scoring service did not answer; trying again…" : label;
+    showBefore("scoring-before", item);
     $("scoring-note").textContent = note;
     $("scoring-note").hidden = !note;
     if (document.body.dataset.state !== "scoring") show("scoring");
@@ -250,6 +258,8 @@ function showResult(item) {
   const model = job.model ?? {};
   $("model-line").textContent = `Model: ${model.name ?? "unknown"}${model.weights ? `, weights ${model.weights}` : ""}.`;
   $("untrained-note").hidden = model.calibrated !== false;
+  $("scale-note").hidden = model.calibrated !== true;
+  showBefore("before", item);
 
   const clips = (job.clip_scores ?? []).filter(Number.isFinite);
   $("chart").replaceChildren(...(clips.length ? [clipChart(clips, job.score)] : []));
@@ -264,54 +274,220 @@ function showResult(item) {
     filmstrip.removeAttribute("src");
   }
 
-  showWindow(job);
+  showWindow(item);
   show("result");
-  const note = model.calibrated === false ? " The model's weights are untrained, so this is not a real judgement." : "";
+  const note = model.calibrated === false ? " The model's weights are untrained, so this is not a real judgement and has no scale."
+    : model.calibrated === true ? " On MTL-AQA's scale, judged scores run from 0 to about 104.5." : "";
   announce(`Score ${job.score.toFixed(2)}.${note}`);
 }
 
-// -- the window: what was scored, and "score from here" -------------------------------------
+// -- the window: what was scored, and "score the dive entering here" ------------------------
 
-const HOW = {
-  detected: (w) => `The model scored ${span(w)}, ending where the diver was found entering the water`
-    + ` (confidence ${formatPercent(w.confidence ?? 0)}).`,
-  given: (w) => `The model scored ${span(w)}, ending at the entry you gave.`,
-  whole: () => "No entry into the water was found: the model scored six clips spread over the whole video.",
-};
+// "2.98 s"; null when there is no number
+function seconds(value) {
+  return Number.isFinite(value) ? `${value.toFixed(2)}\u00a0s` : null;
+}
 
-function span(w) {
-  return `${w.start_s.toFixed(2)}–${w.end_s.toFixed(2)} s`;
+// What the page says about a window, from the job: the stretch as it lies in the video (never
+// past its end), the entry the person gave (or the one found), and whether the window had to
+// start at the video's start because the entry is earlier than the window is long.
+function windowFacts(job) {
+  const w = job.window;
+  const video = w.video_s || w.end_s || 1;
+  const length = w.end_s - w.start_s;
+  const start = Math.min(Math.max(0, w.start_s), video);
+  const end = Math.min(Math.max(start, w.end_s), video);
+  let entry = null;
+  if (w.how === "given") entry = Number.isFinite(job.entry_s) ? job.entry_s : null;
+  else if (w.how === "detected") entry = w.end_s;
+  if (entry !== null) entry = Math.min(Math.max(0, entry), video);
+  const shifted = typeof w.shifted === "boolean" ? w.shifted
+    : w.how !== "whole" && entry !== null && start <= 0.0005 && w.end_s - entry > 0.005;
+  return { how: w.how, video, length, start, end, entry, shifted, short: w.end_s - video > 0.005,
+    confidence: w.confidence };
+}
+
+function windowText(f) {
+  const scored = `${f.start.toFixed(2)}–${f.end.toFixed(2)} s`;
+  const whose = f.how === "given" ? "your entry" : "the entry found";
+  if (f.how === "whole") {
+    return "No entry into the water was found: the model scored six clips spread over the whole video "
+      + `(0.00–${f.video.toFixed(2)}\u00a0s). Give the entry below to score the seconds before it.`;
+  }
+  if (f.shifted && f.entry !== null) {
+    const early = Math.max(0, f.length - f.entry);
+    const short = f.short ? ` The video is shorter than the model's ${f.length.toFixed(2)} s window: its last frame stands for the rest.` : "";
+    return `The video starts ${early.toFixed(1)} s before the window would: the model scored ${scored}, `
+      + `with ${whose} at ${seconds(f.entry)}.${short}`;
+  }
+  if (f.how === "given") return `The model scored ${scored}, ending at the entry you gave (${seconds(f.entry)}).`;
+  return `The model scored ${scored}, ending where the diver was found entering the water`
+    + ` (confidence ${formatPercent(f.confidence ?? 0)}).`;
 }
 
 let shown = null; // the item whose result is on the page
+let facts = null; // windowFacts() of the shown job
+let videoUrl = null; // [File, object URL] of the video on the page
 
-function showWindow(job) {
+function placeMarker(id, time) {
+  const marker = $(id);
+  marker.hidden = !Number.isFinite(time);
+  if (!marker.hidden) marker.style.left = `${(100 * Math.min(Math.max(time, 0), facts.video)) / facts.video}%`;
+}
+
+function tickStep(video) {
+  for (const step of [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600]) if (video / step <= 6) return step;
+  return Math.ceil(video / 6);
+}
+
+function drawAxis(video) {
+  const step = tickStep(video);
+  const times = [];
+  for (let t = 0; t < video - step * 0.45; t += step) times.push(t);
+  times.push(video);
+  const label = (t) => `${Number.isInteger(t) ? t : t.toFixed(t === video ? 2 : 1).replace(/0$/, "")} s`;
+  $("timeline-axis").replaceChildren(...times.map((t, i) => {
+    const tick = element("span", "timeline__tick");
+    if (i === 0) tick.classList.add("timeline__tick--first");
+    if (i === times.length - 1) tick.classList.add("timeline__tick--last");
+    tick.style.left = `${(100 * t) / video}%`;
+    tick.textContent = label(t);
+    return tick;
+  }));
+}
+
+// The chosen entry: the box, the red marker, the hint under the button; and the video's frame.
+function choose(time, { seek = true } = {}) {
+  const t = Math.min(Math.max(time, 0), facts.video);
+  $("entry-input").value = t.toFixed(2);
+  placeMarker("timeline-pick", facts.entry !== null && Math.abs(t - facts.entry) < 0.005 ? NaN : t);
+  updateHint();
+  const video = $("video");
+  if (seek && !video.hidden && video.readyState >= 1 && Math.abs(video.currentTime - t) > 0.02) video.currentTime = t;
+}
+
+function updateHint() {
+  const t = Number($("entry-input").value);
+  $("rescore-hint").textContent = !facts || $("entry-input").value === "" || !Number.isFinite(t) ? ""
+    : `Scores the ${facts.how === "whole" ? "4.08" : facts.length.toFixed(2)} s of the video that end at ${t.toFixed(2)} s `
+      + "(from its start, if the entry is earlier).";
+}
+
+function showVideo(item) {
+  const video = $("video");
+  const file = item.video;
+  video.hidden = !file;
+  if (!file) {
+    video.removeAttribute("src");
+    return;
+  }
+  if (videoUrl?.[0] !== file) {
+    if (videoUrl) URL.revokeObjectURL(videoUrl[1]);
+    videoUrl = [file, URL.createObjectURL(file)];
+    video.src = videoUrl[1];
+  }
+  // at the chosen time (the entry, unless the person chose another meanwhile)
+  const atEntry = () => {
+    const t = Number($("entry-input").value);
+    if (facts && $("entry-input").value !== "" && Number.isFinite(t)) video.currentTime = Math.min(t, facts.video);
+  };
+  if (video.readyState >= 1) atEntry();
+  else video.addEventListener("loadedmetadata", atEntry, { once: true });
+}
+
+function showWindow(item) {
+  const job = item.job;
   const w = job.window;
   $("window").hidden = !w;
   $("rescore-error").hidden = true;
   $("timeline-pick").hidden = true;
-  if (!w) return;
-  $("window-text").textContent = (HOW[w.how] ?? HOW.whole)(w);
-  const whole = w.video_s || w.end_s || 1;
+  if (!w) {
+    facts = null;
+    return;
+  }
+  facts = windowFacts(job);
+  $("window-text").textContent = windowText(facts);
   const bar = $("timeline-window");
-  bar.style.left = `${(100 * w.start_s) / whole}%`;
-  bar.style.width = `${Math.max(0.5, (100 * (w.end_s - w.start_s)) / whole)}%`;
+  const left = (100 * facts.start) / facts.video;
+  bar.style.left = `${left}%`;
+  bar.style.width = `${Math.min(100 - left, Math.max(0.5, (100 * (facts.end - facts.start)) / facts.video))}%`;
   bar.dataset.how = w.how;
+  placeMarker("timeline-entry", facts.entry ?? NaN);
+  drawAxis(facts.video);
   const input = $("entry-input");
-  input.max = String(whole);
-  input.value = w.how === "whole" ? "" : w.end_s.toFixed(2);
+  input.max = String(facts.video);
+  input.value = facts.entry === null ? "" : facts.entry.toFixed(2);
+  updateHint();
+  showVideo(item);
+}
+
+function timeAt(event) {
+  const box = $("timeline").getBoundingClientRect();
+  const fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
+  return [fraction, fraction * facts.video];
 }
 
 function pickOnTimeline(event) {
-  const w = shown?.job?.window;
-  if (!w) return;
-  const box = $("timeline").getBoundingClientRect();
-  const fraction = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
-  const seconds = fraction * (w.video_s || w.end_s);
-  $("entry-input").value = seconds.toFixed(2);
-  const pick = $("timeline-pick");
-  pick.style.left = `${100 * fraction}%`;
-  pick.hidden = false;
+  if (!facts) return;
+  choose(timeAt(event)[1]);
+}
+
+function hoverOnTimeline(event) {
+  if (!facts) return;
+  const [fraction, time] = timeAt(event);
+  const line = $("timeline-hover");
+  const label = $("timeline-hover-label");
+  line.style.left = `${100 * fraction}%`;
+  label.style.left = `${100 * Math.min(0.9, Math.max(0.1, fraction))}%`; // the label stays on the card
+  label.textContent = `${time.toFixed(2)} s`;
+  line.hidden = false;
+  label.hidden = false;
+}
+
+function leaveTimeline() {
+  $("timeline-hover").hidden = true;
+  $("timeline-hover-label").hidden = true;
+}
+
+// The video and the chosen time follow each other: seeking (or playing) moves the marker.
+function followVideo() {
+  const video = $("video");
+  if (!facts || video.hidden) return;
+  choose(video.currentTime, { seek: false });
+}
+
+function typedEntry() {
+  const t = Number($("entry-input").value);
+  if (!facts || $("entry-input").value === "" || !Number.isFinite(t)) return;
+  placeMarker("timeline-pick", Math.min(Math.max(t, 0), facts.video));
+  updateHint();
+  const video = $("video");
+  if (!video.hidden && video.readyState >= 1) video.currentTime = Math.min(Math.max(t, 0), facts.video);
+}
+
+// "entry 2.98 s", "entry found", "whole video": which entry a job used.
+function entryLabel({ entry_s: entry, window_how: how, window_end_s: end }) {
+  if (Number.isFinite(entry)) return `entry ${entry.toFixed(2)} s`;
+  if (how === "detected") return Number.isFinite(end) ? `entry found at ${end.toFixed(2)} s` : "entry found";
+  if (how === "whole") return "whole video";
+  if (how === "given" && Number.isFinite(end)) return `entry ${end.toFixed(2)} s`;
+  return "";
+}
+
+function entryOf(job) {
+  return { entry_s: job?.entry_s ?? null, window_how: job?.window?.how ?? null, window_end_s: job?.window?.end_s ?? null };
+}
+
+function beforeText(before) {
+  if (!before) return "";
+  const entry = entryLabel(before);
+  return `Before: ${Number.isFinite(before.score) ? before.score.toFixed(2) : "no score"}${entry ? ` · ${entry}` : ""}`;
+}
+
+function showBefore(id, item) {
+  const text = beforeText(item?.before);
+  $(id).textContent = text;
+  $(id).hidden = !text;
 }
 
 // A new job from the same upload, followed like any other (in the address, among the recent).
@@ -322,7 +498,12 @@ async function rescoreFromHere(event) {
   if (!Number.isFinite(entry) || entry < 0) return;
   try {
     const again = await api.rescore(shown.jobId, entry);
-    start([new Item({ jobId: again.job_id, entry: { filename: shown.name, size: shown.size } })], { several: false });
+    // The score it replaces stays beside the new one, while it runs and after (and after a reload).
+    const before = { score: shown.job.score, ...entryOf(shown.job) };
+    rememberJob(again.job_id, { filename: shown.name, size: shown.size, before, entry_s: entry });
+    const item = new Item({ jobId: again.job_id, entry: { filename: shown.name, size: shown.size, before } });
+    item.video = shown.video; // shown, never uploaded again
+    start([item], { several: false });
   } catch (error) {
     $("rescore-error").textContent = error.message;
     $("rescore-error").hidden = false;
@@ -623,6 +804,7 @@ async function resumeFromAddress() {
       item.state = "canceled"; // given up here: nothing more will happen to it
     } else if (entry?.upload) {
       item.file = await keptFile(jobId);
+      item.video = item.file;
       if (!item.file) item.state = "needs-file";
     }
     return item;
@@ -671,7 +853,8 @@ function showRecent() {
     const status = job.upload ? "upload not finished" : (job.status ?? "unknown").replace("_", " ");
     const score = Number.isFinite(job.score) ? ` · score ${job.score.toFixed(2)}` : "";
     const when = new Date(job.created_ms).toLocaleString();
-    detail.textContent = ` ${status}${score} · ${when}`;
+    const entry = entryLabel(job);
+    detail.textContent = ` ${status}${score}${entry ? ` · ${entry}` : ""} · ${when}`;
     li.dataset.jobId = job.job_id;
     li.append(link, detail);
     return li;
@@ -684,7 +867,7 @@ async function refreshRecent() {
   await Promise.all(open.map(async (entry) => {
     try {
       const job = await api.getJob(entry.job_id);
-      rememberJob(entry.job_id, { status: job.status, score: job.score ?? null, expires_at: job.expires_at });
+      rememberJob(entry.job_id, { status: job.status, score: job.score ?? null, expires_at: job.expires_at, ...entryOf(job) });
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) forgetJob(entry.job_id);
     }
@@ -756,6 +939,11 @@ async function main() {
   $("batch-again").addEventListener("click", reset);
   $("csv").addEventListener("click", downloadCsv);
   $("timeline").addEventListener("click", pickOnTimeline);
+  $("timeline").addEventListener("pointermove", hoverOnTimeline);
+  $("timeline").addEventListener("pointerleave", leaveTimeline);
+  $("video").addEventListener("seeked", followVideo);
+  $("video").addEventListener("timeupdate", followVideo);
+  $("entry-input").addEventListener("input", typedEntry);
   $("rescore-form").addEventListener("submit", rescoreFromHere);
   $("needs-file-input").addEventListener("change", (e) => {
     if (e.target.files?.[0] && items[0]) chooseAgain(items[0], e.target.files[0]);
