@@ -74,7 +74,8 @@ def test_an_entry_earlier_than_the_window_is_kept_and_the_window_ends_at_the_vid
 
 def test_a_window_inside_the_video_says_where_it_ends(open_page, stack):
     page = open_job(open_page, stack, job(entry_s=9.5, window={"start_s": 5.42, "end_s": 9.5, "video_s": 16.0}))
-    assert page.inner_text("#window-text").replace("\u00a0", " ") == "The model scored 5.42–9.50 s, ending at the entry you gave (9.50 s)."
+    assert page.inner_text("#window-text").replace("\u00a0", " ") == (
+        "The model scored 5.42–9.50 s, ending at the entry you gave (9.50 s).")
     assert page.input_value("#entry-input") == "9.50"
 
 

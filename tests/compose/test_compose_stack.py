@@ -27,7 +27,15 @@ import pytest
 import requests
 
 from tests.support.helpers import OUTPUT, ROOT, WebhookReceiver, wait_until
-from tests.support.stack_support import create_job, padded, post_upload, read_job, small_clip, wait_final
+from tests.support.stack_support import (
+    create_job,
+    padded,
+    post_upload,
+    read_job,
+    small_clip,
+    upload_parts,
+    wait_final,
+)
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(3600)]
 
@@ -148,13 +156,7 @@ def test_the_stack_in_containers_scores_uploads_cancels_calls_back_and_serves_th
     multi = create_job(STACK, big)
     upload = multi["upload"]
     assert upload["method"] == "MULTIPART" and len(upload["parts"]) == 2, upload
-    data = big.read_bytes()
-    parts = []
-    for part in upload["parts"]:
-        start = (part["part_number"] - 1) * upload["part_size"]
-        put = requests.put(part["url"], data=data[start:start + upload["part_size"]], timeout=60)
-        assert put.status_code == 200, put.text
-        parts.append({"part_number": part["part_number"], "etag": put.headers["ETag"]})
+    parts = upload_parts(multi, big.read_bytes())
     done = requests.post(upload["complete_url"], json={"parts": parts}, timeout=60)
     assert done.status_code in (200, 201, 202), done.text
 
