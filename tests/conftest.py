@@ -5,9 +5,11 @@ conftest.py of its own for what only it uses; what the tests import lives in tes
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.helpers import Emulator, isolated_settings, running_stack
 
 
@@ -38,3 +40,17 @@ def stack():
     tests use it)."""
     with running_stack(holds=True) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright (never a browser download), one for the session: the
+    browser and compose tests share it (Playwright's sync API runs one event loop a thread)."""
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

@@ -1,28 +1,13 @@
-"""Debian's Chromium driven by Playwright (never a browser download), and screenshots under
-test-output/browser/."""
+"""Pages of the session's browser (tests/conftest.py), and screenshots under test-output/browser/."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, PHONE
+from tests.support.chromium import PHONE
 from tests.support.helpers import OUTPUT
 
 SCREENSHOTS = OUTPUT / "browser"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -143,7 +143,8 @@ def compose_stack(compose_env):
         assert project_leftovers() == {"containers": [], "networks": [], "volumes": []}
 
 
-def test_the_stack_in_containers_scores_uploads_cancels_calls_back_and_serves_the_page(compose_stack, tmp_path):
+def test_the_stack_in_containers_scores_uploads_cancels_calls_back_and_serves_the_page(compose_stack, browser,
+                                                                                        tmp_path):
     started = time.monotonic()
     # A pre-signed POST upload, scored by the function container.
     clip = small_clip(tmp_path / "post.mp4")
@@ -188,28 +189,22 @@ def test_the_stack_in_containers_scores_uploads_cancels_calls_back_and_serves_th
     print(f"compose: API part {time.monotonic() - started:.1f} s")
 
     # The page, from the web container, in Debian's Chromium; a video scored through it.
-    from playwright.sync_api import sync_playwright
-
-    from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (make test installs Debian's chromium)"
     page_clip = small_clip(tmp_path / "page.mp4", offset=11)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(WEB, wait_until="load")
-            config = requests.get(f"{WEB}/config.json", timeout=10).json()
-            assert json.dumps(config)  # the web container tells the page the API addresses
-            page.set_input_files("#file-input", str(page_clip))
-            page.wait_for_selector("#result:not([hidden]), #failure:not([hidden])", timeout=600_000)
-            assert page.is_visible("#result"), page.inner_text("#failure-message")
-            float(page.inner_text("#score"))
-            assert not errors, errors
-        finally:
-            browser.close()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(WEB, wait_until="load")
+        config = requests.get(f"{WEB}/config.json", timeout=10).json()
+        assert json.dumps(config)  # the web container tells the page the API addresses
+        page.set_input_files("#file-input", str(page_clip))
+        page.wait_for_selector("#result:not([hidden]), #failure:not([hidden])", timeout=600_000)
+        assert page.is_visible("#result"), page.inner_text("#failure-message")
+        float(page.inner_text("#score"))
+        assert not errors, errors
+    finally:
+        context.close()
 
 
 def test_the_function_image_holds_only_what_it_runs(compose_stack):
