@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run test test-fast test-unit test-service test-stack test-browser test-reliability check-static lint bench up down logs deploy clean
+.PHONY: help install run example test test-fast test-unit test-service test-stack test-browser test-reliability check-static lint bench up down logs deploy clean
 
 help:
 	@echo "make run      start the native stack (no Docker) and print its URLs"
 	@echo "make test     install everything and run every test"
+	@echo "make example  write example-dive.mp4, a generated dive to try the app with"
 	@echo "make test-unit|test-service|test-stack|check-static   one kind of tests (tests/<kind>/)"
 	@echo "make bench    measure the stack (QUICK=1 for a short smoke run)"
 	@echo "make lint     ruff on the code"
@@ -35,6 +36,13 @@ install: $(STAMP)
 # -- the native stack ----------------------------------------------------------------
 run: $(STAMP)
 	$(PY) -m devstack
+
+# A video to try the app with when no dive video is at hand: a generated dive (a board, a diver,
+# a splash at 8.4 s, a walker on the deck), not a real one.
+EXAMPLE ?= example-dive.mp4
+example: $(STAMP)
+	@$(PY) -c "from bench import synthetic_dive as s; s.write(s.Scene(12.0, 30, 8.4, walker=True, seed=11), '$(EXAMPLE)')"
+	@echo "$(EXAMPLE): a generated 12 s dive entering the water at 8.4 s; drop it on the page, or: $(VENV)/bin/divescore submit $(EXAMPLE)"
 
 # -- tests -----------------------------------------------------------------------------
 test: $(STAMP) .chromium
