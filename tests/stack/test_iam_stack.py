@@ -93,8 +93,10 @@ def test_the_function_without_s3_put_object_on_results_fails_the_job_and_logs_wh
 
     assert final["status"] == "failed"
     assert final["error"]["code"] == "processing_failed"
-    refusals = [line for line in log_lines(narrowed_stack, "function-0") if "AccessDenied" in line]
-    assert refusals and "PutObject" in refusals[0]
+    # The job's record can be read before the function's log line has reached the stack's log.
+    refusals = wait_until(lambda: [line for line in log_lines(narrowed_stack, "function-0") if "AccessDenied" in line],
+                          30, what="the refusal in the function's log")
+    assert "PutObject" in refusals[0]
 
 
 # -- the two calls AWS refused while every test was green ------------------------------------

@@ -113,8 +113,11 @@ def test_a_runtime_killed_mid_inference_is_retried_after_the_visibility_timeout(
     assert final["status"] == "succeeded", final
     assert faulty.store.get(job["job_id"])["attempts"] == 2
     assert len(claims_of(faulty, job["job_id"], 2)) == 2
-    succeeded = [r for i in range(2) for r in function_records(faulty, f"function-{i}")
-                 if r.get("job_id") == job["job_id"] and str(r.get("message", "")).startswith("succeeded")]
+    # The record can be read before the function's log line has reached the stack's log.
+    succeeded = wait_until(lambda: [r for i in range(2) for r in function_records(faulty, f"function-{i}")
+                                    if r.get("job_id") == job["job_id"]
+                                    and str(r.get("message", "")).startswith("succeeded")], 30,
+                           what="the success in the function's log")
     assert len(succeeded) == 1  # scored once: the killed attempt never recorded anything
     assert not dead_lettered(faulty, faulty.settings.upload_key(job["job_id"]))
 
