@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 from client.api import ApiError
 
 UNTRAINED_NOTE = "These weights are untrained: the score is not a real judgement of the dive."
@@ -68,3 +71,12 @@ def explain(err: ApiError, job_id: str | None = None) -> str:
 
 def error_dict(err: ApiError, job_id: str | None = None) -> dict:
     return {"code": err.code, "message": explain(err, job_id)}
+
+
+def print_api_error(command: str, err: ApiError, job_id: str, as_json: bool) -> None:
+    """An API error as a command shows it: one JSON object on stdout with ``--json``, else a
+    line on stderr naming the command."""
+    if as_json:
+        print(json.dumps({"job_id": job_id, "status": "error", "error": error_dict(err, job_id)}))
+    else:
+        print(f"divescore {command}: {explain(err, job_id)}", file=sys.stderr)

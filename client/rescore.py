@@ -16,7 +16,7 @@ import sys
 
 from client.api import ApiError
 from client.options import add_api_arguments, api_client
-from client.report import describe_job, error_dict, explain
+from client.report import describe_job, print_api_error
 from divescore.settings import SettingsError
 
 
@@ -44,10 +44,7 @@ def run(args: argparse.Namespace) -> int:
         if args.wait:
             job = api.follow(job_id, timeout=args.timeout)
     except ApiError as err:
-        if args.json:
-            print(json.dumps({"job_id": job_id, "status": "error", "error": error_dict(err, job_id)}))
-        else:
-            print(f"divescore rescore: {explain(err, job_id)}", file=sys.stderr)
+        print_api_error("rescore", err, job_id, args.json)
         return 2 if 400 <= err.status < 500 else 1
     if args.json:
         print(json.dumps(job))

@@ -12,7 +12,7 @@ import sys
 
 from client.api import ApiError
 from client.options import add_api_arguments, api_client
-from client.report import describe_job, error_dict, explain
+from client.report import describe_job, print_api_error
 from divescore.settings import SettingsError
 
 
@@ -31,10 +31,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         job = api.follow(args.job_id, timeout=900) if args.wait else api.get_job(args.job_id).job
     except ApiError as err:
-        if args.json:
-            print(json.dumps({"job_id": args.job_id, "status": "error", "error": error_dict(err, args.job_id)}))
-        else:
-            print(f"divescore status: {explain(err, args.job_id)}", file=sys.stderr)
+        print_api_error("status", err, args.job_id, args.json)
         return 2 if err.status == 404 else 1
     print(json.dumps(job) if args.json else describe_job(job))
     return 1 if job.get("status") == "failed" else 0
