@@ -222,6 +222,8 @@ class Stack:
         self._reader.join(5)
         self.log.close()
         shutil.rmtree(self.settings.credentials_dir, ignore_errors=True)
+        if self.holds:
+            shutil.rmtree(self.holds.root, ignore_errors=True)
         return self.process.returncode
 
 
