@@ -157,6 +157,17 @@ def s3_event(stack, key: str, size: int, name: str = "ObjectCreated:Post") -> di
     }]}
 
 
+def runtime_idle(stack) -> bool:
+    """No message in the jobs queue, none in flight: the dispatcher invokes no runtime now, so a
+    test may invoke one itself (the RIE takes one invocation at a time; invoked while busy, it crashes)."""
+    return queue_counts(stack) == (0, 0)
+
+
+def forged_upload_event(stack, job: dict) -> dict:
+    """What anyone who can reach a runtime might send it: the S3 event of an upload that never happened."""
+    return s3_event(stack, stack.settings.upload_key(job["job_id"]), 1000)
+
+
 def send(stack, body: dict | str) -> str:
     text = body if isinstance(body, str) else json.dumps(body)
     return stack.client("sqs").send_message(QueueUrl=queue_url(stack), MessageBody=text)["MessageId"]
