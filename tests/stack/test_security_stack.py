@@ -342,6 +342,7 @@ def test_the_stacks_logs_hold_no_signature_and_no_secret(stack, multipart_job):
     unredacted = re.findall(r"(?i)(?:x-amz-signature|signature)=(?!REDACTED)[0-9a-f]{16,}", logs)
     assert unredacted == []
     assert "AWS_SECRET_ACCESS_KEY" not in logs and "aws_secret_access_key" not in logs.lower()
+    assert stack.dispatcher_key not in logs
     assert "Authorization: AWS4" not in logs and "AWS4-HMAC-SHA256 Credential" not in logs
 
 

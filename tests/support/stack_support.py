@@ -22,7 +22,8 @@ import cv2
 import requests
 
 from devstack.holds import HOLD_DIR_ENV
-from devstack.run import FUNCTION_ROOT, function_env, function_handler
+from devstack.run import FUNCTION_ROOT, function_env
+from standins import dispatcher_key
 from tests.support.helpers import BIN, OUTPUT, ROOT, descendants, free_port, pid_alive, wait_until
 from tests.support.videos import frame
 
@@ -229,8 +230,9 @@ def kill_runtime(rie_pid: int) -> int:
 
 
 class OwnRuntime:
-    """One RIE + awslambdaric running the inference handler on ``port``, with the stack's
-    settings and whatever extra environment a test gives it (e.g. another DynamoDB address)."""
+    """One RIE + awslambdaric running the inference handler behind the dispatcher-only guard on
+    ``port``, with the stack's settings and whatever extra environment a test gives it (e.g.
+    another DynamoDB address)."""
 
     def __init__(self, stack, port: int, extra_env: dict[str, str]):
         base = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
@@ -243,7 +245,7 @@ class OwnRuntime:
         self.process = subprocess.Popen(
             [str(BIN / "aws-lambda-rie"), "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
              "--runtime-api-address", f"127.0.0.1:{free_port()}", sys.executable, "-m", "awslambdaric",
-             function_handler(env)],
+             dispatcher_key.GUARD],
             cwd=FUNCTION_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_until(lambda: _listening(port), 20, what="the runtime interface emulator")
