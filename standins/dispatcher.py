@@ -2,12 +2,12 @@
 
 One worker per function runtime (the RIE takes one invocation at a time). Each worker
 long-polls the jobs queue for one message, invokes the function through the Lambda invoke URL
-with the event Lambda would send, deletes the message only when the function succeeded for
-it, and otherwise leaves it in the queue as it is, as AWS's mapping does: it comes back when
-it is visible again (after the short retry delay the function set for a failed record, or the
-visibility timeout when the runtime died) and, after ``max_receive_count`` receives, the
-queue's redrive policy moves it to the dead-letter queue. Batch size is 1, as in the SAM
-template.
+with the event Lambda would send and the stack's key (standins.dispatcher_key), deletes the
+message only when the function succeeded for it, and otherwise leaves it in the queue as it
+is, as AWS's mapping does: it comes back when it is visible again (after the short retry
+delay the function set for a failed record, or the visibility timeout when the runtime died)
+and, after ``max_receive_count`` receives, the queue's redrive policy moves it to the
+dead-letter queue. Batch size is 1, as in the SAM template.
 
     python -m standins.dispatcher
 """
@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from divescore import aws, daemon
 from divescore.settings import Settings, load_or_exit
+from standins import dispatcher_key
 
 log = logging.getLogger("divescore.dispatcher")
 
@@ -88,6 +89,7 @@ class Worker(threading.Thread):
         self.stop = stop
         self.sqs = aws.client("sqs", settings)
         self.http = requests.Session()
+        self.http.headers.update(dispatcher_key.invocation_headers(dispatcher_key.from_env()))
         # A little over the function timeout: the runtime itself enforces the timeout.
         self.invoke_timeout = settings.function_timeout_seconds + 10
 
@@ -140,7 +142,8 @@ class Worker(threading.Thread):
 def warm_up(invoke_url: str, timeout: float) -> bool:
     """Start a runtime before the first job arrives (the RIE initialises on its first invoke)."""
     try:
-        return requests.post(invoke_url, json=WARMUP_EVENT, timeout=timeout).status_code == 200
+        headers = dispatcher_key.invocation_headers(dispatcher_key.from_env())
+        return requests.post(invoke_url, json=WARMUP_EVENT, headers=headers, timeout=timeout).status_code == 200
     except requests.RequestException:
         return False
 

@@ -1,5 +1,5 @@
 """A web page of another origin, open in the contributor's browser while the stack runs: it
-can read nothing from the stack's emulator and change nothing there."""
+can read nothing from the stack's emulator or its function runtime and change nothing there."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.support.helpers import free_port
+from tests.support.helpers import free_port, wait_until
+from tests.support.stack_support import forged_upload_event, new_job, runtime_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -30,6 +31,15 @@ window.attempt = async (emulator) => {
     authOff: await blind("/moto-api/reset-auth", "inf"),
     wipe: await blind("/moto-api/reset", ""),
   };
+};
+// One request after the other: the function runtime takes one invocation at a time.
+window.invoke = async (url, event) => {
+  const body = JSON.stringify(event);
+  let read;
+  try { const r = await fetch(url, {method: "POST", body}); read = {status: r.status, body: await r.text()}; }
+  catch (error) { read = {blocked: String(error)}; }
+  const blind = await fetch(url, {method: "POST", mode: "no-cors", body}).then(() => "sent", (error) => String(error));
+  return {read, blind};
 };
 </script></body></html>"""
 
@@ -81,3 +91,18 @@ def test_the_emulators_control_routes_answer_no_one(stack):
         assert answer.status_code == 403, (path, answer.status_code, answer.text[:200])
         assert "Access-Control-Allow-Origin" not in answer.headers
         assert "SecretAccessKey" not in answer.text
+
+
+def test_a_page_of_another_origin_cannot_invoke_the_function(open_page, stack, hostile_origin):
+    job = new_job(stack).json()
+    before = stack.store.get(job["job_id"])
+    page = open_page(hostile_origin)
+    wait_until(lambda: runtime_idle(stack), 120, what="the dispatcher to have nothing in flight")
+
+    outcome = page.evaluate("([url, event]) => window.invoke(url, event)",
+                            [stack.settings.runtime_invoke_urls[0], forged_upload_event(stack, job)])
+
+    # Both requests reached the runtime, and each promise settled once its invocation had ended.
+    assert "blocked" in outcome["read"], outcome["read"]
+    assert outcome["blind"] == "sent", outcome["blind"]
+    assert stack.store.get(job["job_id"]) == before

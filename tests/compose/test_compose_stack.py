@@ -23,12 +23,15 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import boto3
 import pytest
 import requests
 
+from divescore.settings import load
 from tests.support.helpers import OUTPUT, ROOT, WebhookReceiver, wait_until
 from tests.support.stack_support import (
     create_job,
+    forged_upload_event,
     padded,
     post_upload,
     read_job,
@@ -59,6 +62,14 @@ services:
     environment:
       AWS_ENDPOINT_URL: http://127.0.0.1:4566
       DIVESCORE_ALLOW_LOOPBACK_HTTP_CALLBACKS: "1"
+"""
+
+
+# Run in a container of the stack other than the dispatcher: the event on stdin, to the function's invoke URL.
+FORGE = """
+import sys, requests
+print(requests.post("http://inference:8080/2015-03-31/functions/function/invocations", data=sys.stdin.read(),
+                    timeout=120).text)
 """
 
 
@@ -205,6 +216,29 @@ def test_the_stack_in_containers_scores_uploads_cancels_calls_back_and_serves_th
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_only_the_dispatcher_may_invoke_the_function_container(compose_stack, tmp_path):
+    """The function container publishes no port, and another container of the stack that
+    forges an upload's event for a job awaiting its upload is refused and changes nothing."""
+    published = run("docker", "ps", "--filter", LABEL, "--filter", "label=com.docker.compose.service=inference",
+                    "--format", "{{.Ports}}").stdout
+    assert "->" not in published, published
+    stack = SimpleNamespace(settings=load({}))  # the compose stack's bucket and keys are the defaults
+    job = create_job(STACK, small_clip(tmp_path / "forged.mp4"))
+    before = read_job(STACK, job["job_id"]).json()
+    sqs = boto3.client("sqs", endpoint_url="http://127.0.0.1:4566", region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    queue = sqs.get_queue_url(QueueName=stack.settings.queue)["QueueUrl"]
+    wait_until(lambda: not any(int(count) for count in sqs.get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"].values()), 120, what="the dispatcher to have nothing in flight")
+
+    answer = run("bash", "scripts/compose.sh", "exec", "-T", "score", "python", "-c", FORGE, cwd=ROOT,
+                 env=compose_stack.env, input=json.dumps(forged_upload_event(stack, job))).stdout
+
+    assert json.loads(answer.strip().splitlines()[-1]).get("errorType") == "InvocationRefused", answer
+    assert read_job(STACK, job["job_id"]).json() == before
 
 
 def test_the_function_image_holds_only_what_it_runs(compose_stack):

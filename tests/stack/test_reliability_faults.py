@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from divescore.jobs import JobStore, new_job_id
+from standins import dispatcher_key
 from tests.support.helpers import ROOT, STACK_SETTINGS, Emulator, Stack, free_port, pid_alive, running_stack, wait_until
 from tests.support.stack_support import (
     OwnDispatcher,
@@ -292,7 +293,8 @@ def test_a_retry_after_a_slow_cold_start_is_not_mistaken_for_a_duplicate(owned, 
     kill_runtime(owned.runtime.process.pid)
     # The RIE reports a runtime that died while idle on the next invoke (502 Runtime.ExitError)
     # and starts a new one on the invoke after: let a warm-up take the 502, the job the cold start.
-    requests.post(stack.settings.runtime_invoke_urls[0], json={"divescore": "warmup"}, timeout=60)
+    requests.post(stack.settings.runtime_invoke_urls[0], json={"divescore": "warmup"},
+                  headers=dispatcher_key.invocation_headers(stack.dispatcher_key), timeout=60)
     assert runtime_process(owned.runtime.process.pid) is None
     failures_before = owned.dispatcher.output().count(" failed in ")
     path = short_video(tmp_path, "cold.mp4", offset=90)

@@ -27,10 +27,12 @@ from divescore.jobs import PUBLIC_FIELDS
 from tests.support.helpers import wait_until
 from tests.support.stack_support import (
     create_job,
+    forged_upload_event,
     new_job,
     padded,
     post_upload,
     read_job,
+    runtime_idle,
     small_clip,
     wait_final,
 )
@@ -302,6 +304,28 @@ def test_a_chunked_body_over_the_limit_is_refused_not_cut_short(stack, padding):
     assert small.status_code == 201, small.text
 
 
+# -- the function runtime ----------------------------------------------------------------------
+
+def test_only_the_dispatcher_may_invoke_the_function(stack, tmp_path):
+    """Anyone on the machine can reach a runtime's invoke URL: a forged upload event sent there
+    gets a refusal and changes nothing, and the dispatcher's own invocations still score."""
+    path = small_clip(tmp_path / "forged.mp4", offset=43)
+    job = create_job(stack, path)
+    before = stack.store.get(job["job_id"])
+    wait_until(lambda: runtime_idle(stack), 120, what="the dispatcher to have nothing in flight")
+
+    answer = requests.post(stack.settings.runtime_invoke_urls[0], json=forged_upload_event(stack, job), timeout=120)
+
+    # The runtime answers once the invocation has ended: nothing of it can come later.
+    assert answer.json().get("errorType") == "InvocationRefused", answer.text
+    assert job["job_id"] not in answer.text
+    assert stack.store.get(job["job_id"]) == before
+    post_upload(job, path)
+    final = wait_final(stack, job["job_id"])
+    assert final["status"] == "succeeded", final
+    assert stack.store.get(job["job_id"])["attempts"] == 1
+
+
 # -- logs ----------------------------------------------------------------------------------------
 
 def test_the_stacks_logs_hold_no_signature_and_no_secret(stack, multipart_job):
@@ -318,6 +342,7 @@ def test_the_stacks_logs_hold_no_signature_and_no_secret(stack, multipart_job):
     unredacted = re.findall(r"(?i)(?:x-amz-signature|signature)=(?!REDACTED)[0-9a-f]{16,}", logs)
     assert unredacted == []
     assert "AWS_SECRET_ACCESS_KEY" not in logs and "aws_secret_access_key" not in logs.lower()
+    assert stack.dispatcher_key not in logs
     assert "Authorization: AWS4" not in logs and "AWS4-HMAC-SHA256 Credential" not in logs
 
 

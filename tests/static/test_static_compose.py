@@ -9,7 +9,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from divescore import settings as settings_module
-from tests.support.static_support import COMPOSE_FILE, ROOT, compose, compose_config, defines, module_file
+from standins import dispatcher_key
+from tests.support.static_support import (
+    COMPOSE_FILE,
+    COMPOSE_KEY,
+    ROOT,
+    compose,
+    compose_config,
+    defines,
+    module_file,
+)
 
 # The only settings one service may set alone (the HTTP services listen on every interface).
 PER_SERVICE_SETTINGS = {"invoke_url", "model_dir", "host"}
@@ -185,7 +194,23 @@ def test_dispatcher_invokes_the_inference_container(services):
     parts = urlsplit(url)
     assert (parts.hostname, parts.port) == ("inference", 8080)
     assert parts.path == "/2015-03-31/functions/function/invocations"
-    assert published(services["inference"], 8080) == settings_module.Settings().runtime_port
+
+
+def test_only_the_dispatcher_reaches_and_may_invoke_the_function(services):
+    """The runtime is on the stack's network only, and behind the guard that refuses an
+    invocation without the dispatcher's key, which scripts/compose.sh gives the two of them."""
+    inference = services["inference"]
+    assert not inference.get("ports")
+    assert inference["command"] == [dispatcher_key.GUARD]
+    assert module_file(dispatcher_key.GUARD.rsplit(".", 1)[0]).is_file()
+    [mount] = inference["volumes"]
+    assert (mount["type"], mount["source"], mount["target"], mount["read_only"]) == (
+        "bind", str(ROOT / "standins"), "/var/task/standins", True)
+    holders = {name: service["environment"][dispatcher_key.ENV] for name, service in services.items()
+               if dispatcher_key.ENV in (service.get("environment") or {})}
+    assert holders == dict.fromkeys(("inference", "dispatcher"), COMPOSE_KEY[dispatcher_key.ENV])
+    script = (ROOT / "scripts" / "compose.sh").read_text()
+    assert f"export {dispatcher_key.ENV}" in script and "/dev/urandom" in script
 
 
 def test_the_function_timeout_is_the_same_everywhere(services):

@@ -22,7 +22,8 @@ import cv2
 import requests
 
 from devstack.holds import HOLD_DIR_ENV
-from devstack.run import FUNCTION_ROOT, function_env, function_handler
+from devstack.run import FUNCTION_ROOT, function_env
+from standins import dispatcher_key
 from tests.support.helpers import BIN, OUTPUT, ROOT, descendants, free_port, pid_alive, wait_until
 from tests.support.videos import frame
 
@@ -157,6 +158,17 @@ def s3_event(stack, key: str, size: int, name: str = "ObjectCreated:Post") -> di
     }]}
 
 
+def runtime_idle(stack) -> bool:
+    """No message in the jobs queue, none in flight: the dispatcher invokes no runtime now, so a
+    test may invoke one itself (the RIE takes one invocation at a time; invoked while busy, it crashes)."""
+    return queue_counts(stack) == (0, 0)
+
+
+def forged_upload_event(stack, job: dict) -> dict:
+    """What anyone who can reach a runtime might send it: the S3 event of an upload that never happened."""
+    return s3_event(stack, stack.settings.upload_key(job["job_id"]), 1000)
+
+
 def send(stack, body: dict | str) -> str:
     text = body if isinstance(body, str) else json.dumps(body)
     return stack.client("sqs").send_message(QueueUrl=queue_url(stack), MessageBody=text)["MessageId"]
@@ -218,8 +230,9 @@ def kill_runtime(rie_pid: int) -> int:
 
 
 class OwnRuntime:
-    """One RIE + awslambdaric running the inference handler on ``port``, with the stack's
-    settings and whatever extra environment a test gives it (e.g. another DynamoDB address)."""
+    """One RIE + awslambdaric running the inference handler behind the dispatcher-only guard on
+    ``port``, with the stack's settings and whatever extra environment a test gives it (e.g.
+    another DynamoDB address)."""
 
     def __init__(self, stack, port: int, extra_env: dict[str, str]):
         base = {k: v for k, v in os.environ.items() if not k.startswith(("DIVESCORE_", "AWS_"))}
@@ -232,7 +245,7 @@ class OwnRuntime:
         self.process = subprocess.Popen(
             [str(BIN / "aws-lambda-rie"), "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
              "--runtime-api-address", f"127.0.0.1:{free_port()}", sys.executable, "-m", "awslambdaric",
-             function_handler(env)],
+             dispatcher_key.GUARD],
             cwd=FUNCTION_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_until(lambda: _listening(port), 20, what="the runtime interface emulator")

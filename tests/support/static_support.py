@@ -27,6 +27,8 @@ DOCKERFILES = {
 }
 # Variables the compose file reads from the user's environment; the checks use its defaults.
 COMPOSE_INPUTS = ("LOCALSTACK_IMAGE", "LOCALSTACK_AUTH_TOKEN", "MODEL_DIR", "TORCH_INDEX_URL")
+# What scripts/compose.sh gives every compose command: the dispatcher's key (here a made-up one).
+COMPOSE_KEY = {"STANDINS_DISPATCHER_KEY": "key-of-the-static-checks"}
 
 
 # -- compose ------------------------------------------------------------------------------
@@ -43,6 +45,7 @@ def compose_binary() -> Path:
 
 def compose(compose_file: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in COMPOSE_INPUTS and not k.startswith("COMPOSE_")}
+    env.update(COMPOSE_KEY)
     return subprocess.run(
         [str(compose_binary()), "--file", str(compose_file), *args],
         check=False,
