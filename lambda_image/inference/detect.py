@@ -16,7 +16,9 @@ Two passes, so that a 200 MB file is not decoded whole to find two seconds in it
    change between consecutive frames, less each frame's median change (lighting, noise) and
    each place's usual change (rippling water), summed over cells; a splash is a burst of
    change that stays in one place for a quarter of a second and is a large share of all the
-   change in the frame (camera shake, a cut and a lighting step change everything at once).
+   change in the frame (camera shake, a cut and a lighting step change everything at once),
+   and that turns the place white: part of it becomes as bright as the frame's brightest
+   pixels (spray and foam), which a moving pattern, sensor noise or a swimmer's arm does not.
    The entry is where that burst begins; the confidence grows with how far the burst stands
    out from the place's own noise and how much of the frame's change it holds. Every candidate
    is looked at, so that a video of several dives lists each of them (:func:`listed`).
@@ -45,8 +47,10 @@ MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surround
 CANDIDATE_GAP_S = 2.5
 BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
 AFTER_S = 2.0  # ... and this long after
+WHITENING_FULL = 0.06  # a splash turns at least this share of its place as bright as the frame's brightest ...
+BRIGHTEST = 95  # ... percentile of pixels; below it the confidence falls in proportion
 CONFIDENT = 0.35  # below it an entry is not trusted: neither listed nor scored as detected
-SAME_ENTRY_S = 1.0  # entries found this close together (by overlapping runs) are one entry
+SAME_ENTRY_S = 2.0  # entries found this close together (one splash, seen by overlapping runs) are one entry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,17 +208,34 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
     burst = slice(k, k + sustain)
     share = float(series[burst].sum() / total[burst].sum())
     standout = level / (noise + 1e-3 * peak + 1.0)
-    confidence = _confidence(standout, share)
+    whitening = _whitening(np.stack(frames), y, x, onset, k + sustain, sustain)
+    confidence = _confidence(standout, share, whitening)
     return Entry(float(times[onset + 1]), confidence,
-                 {"standout": round(standout, 2), "share": round(share, 3), "peak": round(peak, 1)})
+                 {"standout": round(standout, 2), "share": round(share, 3), "peak": round(peak, 1),
+                  "whitening": round(whitening, 3)})
 
 
-def _confidence(standout: float, share: float) -> float:
-    """0..1 from how far the lasting burst stands out of the place's noise (x times) and
-    which share of the frame's change it holds."""
+def _whitening(frames: np.ndarray, y: int, x: int, onset: int, end: int, before: int) -> float:
+    """How much more of the 3x3 cells around cell (y, x) is among each frame's brightest
+    pixels (``BRIGHTEST`` percentile) from the entry (frame ``onset + 1``) to frame ``end``
+    than in the ``before`` frames up to the entry: spray is white. Percentiles of each frame
+    of its own, so a lighting change is no whitening."""
+    place = frames[:, max(0, (y - 1) * CELL): (y + 2) * CELL, max(0, (x - 1) * CELL): (x + 2) * CELL]
+    brightest = np.percentile(frames.reshape(len(frames), -1), BRIGHTEST, axis=1)
+    white = (place.reshape(len(frames), -1) > brightest[:, None]).mean(axis=1)
+    after, earlier = white[onset + 1: end + 1], white[max(0, onset + 1 - before): onset + 1]
+    if not len(after) or not len(earlier):
+        return 0.0
+    return float(after.mean() - earlier.mean())
+
+
+def _confidence(standout: float, share: float, whitening: float) -> float:
+    """0..1 from how far the lasting burst stands out of the place's noise (x times), which
+    share of the frame's change it holds, and how much of its place it turns white."""
     by_standout = 1 - math.exp(-max(0.0, standout - 2) / 4)
     by_share = min(1.0, max(0.0, share - 0.15) / 0.25)
-    return round(by_standout * by_share, 3)
+    by_white = min(1.0, max(0.0, whitening) / WHITENING_FULL)
+    return round(by_standout * by_share * by_white, 3)
 
 
 def distinct(entries: Sequence[Entry | None]) -> list[Entry]:

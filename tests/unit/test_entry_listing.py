@@ -2,9 +2,10 @@
 one entry, those below the listing confidence are left out, and the job picks the most
 confident."""
 
+import numpy as np
 import pytest
 
-from bench import synthetic_dive
+from bench import footage, synthetic_dive
 from inference import detect
 from inference.scorer import choose_window
 from inference.video import RunReader, VideoLimits
@@ -13,7 +14,7 @@ LIMITS = VideoLimits(max_seconds=600, max_pixels=3840 * 2160, min_frames=16)
 
 
 def test_one_splash_seen_by_two_runs_is_one_entry_the_more_confident():
-    found = [detect.Entry(20.04, 0.6), None, detect.Entry(5.0, 0.9), detect.Entry(19.5, 0.8)]
+    found = [detect.Entry(20.9, 0.6), None, detect.Entry(5.0, 0.9), detect.Entry(19.5, 0.8)]
     assert detect.distinct(found) == [detect.Entry(5.0, 0.9), detect.Entry(19.5, 0.8)]
 
 
@@ -52,3 +53,34 @@ def test_an_entry_given_or_a_video_as_short_as_the_window_lists_none(three_dives
     with RunReader.probed(short, LIMITS) as reader:
         window, entries = choose_window(reader, None)
     assert (window.how, window.reason, entries) == ("whole", "too_short", [])
+
+
+def _encoded(path, frames):
+    return footage.encode(frames, (320, 180), 25.0, path)
+
+
+def _still(seed: int):
+    rng = np.random.default_rng(seed)
+    scene = rng.integers(40, 200, (180, 320, 3)).astype(np.int16)
+    return (np.clip(scene + rng.integers(-3, 4, scene.shape), 0, 255) for _ in range(500))
+
+
+def _noise(seed: int):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (180, 320, 3)) for _ in range(500))
+
+
+NO_DIVE = {
+    "testsrc": lambda path: footage.testsrc(path, 20.0, 25.0, (320, 240)),
+    "still": lambda path: _encoded(path, _still(0)),
+    "noise": lambda path: _encoded(path, _noise(0)),
+    "empty_pool": lambda path: synthetic_dive.write(synthetic_dive.Scene(20.0, 25, None, seed=3), path),
+}
+
+
+@pytest.mark.parametrize("kind", NO_DIVE)
+def test_a_video_without_a_dive_is_scored_whole_because_no_dive_was_found(kind, tmp_path):
+    path = NO_DIVE[kind](tmp_path / f"{kind}.mp4")
+    with RunReader.probed(path, LIMITS) as reader:
+        window, entries = choose_window(reader, None)
+    assert (window.how, window.reason, entries) == ("whole", "no_dive_found", [])
