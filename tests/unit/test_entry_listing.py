@@ -84,3 +84,13 @@ def test_a_video_without_a_dive_is_scored_whole_because_no_dive_was_found(kind, 
     with RunReader.probed(path, LIMITS) as reader:
         window, entries = choose_window(reader, None)
     assert (window.how, window.reason, entries) == ("whole", "no_dive_found", [])
+
+
+def test_the_window_is_built_on_the_most_confident_entry_not_the_first(three_dives, monkeypatch):
+    from inference import entry
+
+    found = [detect.Entry(8.3, 0.5), detect.Entry(19.7, 0.9), detect.Entry(31.2, 0.6)]
+    monkeypatch.setattr(entry, "search", lambda reader, on_frame=None: found)
+    with RunReader.probed(three_dives[1], LIMITS) as reader:
+        window, entries = choose_window(reader, None)
+    assert (window.entry_s, window.confidence, entries) == (19.7, 0.9, found)
