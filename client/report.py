@@ -37,6 +37,8 @@ def describe_job(job: dict, label: str | None = None) -> str:
     window = job.get("window")
     if window:
         lines.append(f"  window: {describe_window(window)}")
+    if job.get("entries"):
+        lines.append(f"  entries found: {describe_entries(job['entries'])}")
     elif job.get("entry_s") is not None:
         lines.append(f"  entry: {job['entry_s']:g} s (the window ends there)")
     model = job.get("model")
@@ -48,15 +50,27 @@ def describe_job(job: dict, label: str | None = None) -> str:
     return "\n".join(lines)
 
 
+WHOLE_BECAUSE = {
+    "no_dive_found": "no entry found with confidence",
+    "too_short": "the video is no longer than the window (4.08 s), about one dive; no entry was looked for",
+}
+
+
 def describe_window(window: dict) -> str:
     """The stretch of the video that was scored, in one line."""
     how = window.get("how", "?")
     if how == "whole":
-        return f"whole video (0-{window.get('video_s', 0):.2f} s): no entry given or found with confidence"
+        because = WHOLE_BECAUSE.get(window.get("reason"), "no entry given or found with confidence")
+        return f"whole video (0-{window.get('video_s', 0):.2f} s): {because}"
     found = f", confidence {window['confidence']:.2f}" if window.get("confidence") is not None else ""
     text = (f"{how}{found}: {window['start_s']:.2f}-{window['end_s']:.2f} s of {window.get('video_s', 0):.2f} s, "
             f"frames {window['start_frame']}-{window['end_frame']}")
     return text + (f" (shifted: {window['shifted']})" if window.get("shifted") else "")
+
+
+def describe_entries(entries: list[dict]) -> str:
+    """Every entry a job's search listed: ``13.04 s (0.82), 41.20 s (0.51)``."""
+    return ", ".join(f"{e['entry_s']:.2f} s ({e['confidence']:.2f})" for e in entries)
 
 
 def explain(err: ApiError, job_id: str | None = None) -> str:

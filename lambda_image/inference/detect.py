@@ -16,12 +16,12 @@ Two passes, so that a 200 MB file is not decoded whole to find two seconds in it
    change between consecutive frames, less each frame's median change (lighting, noise) and
    each place's usual change (rippling water), summed over cells; a splash is a burst of
    change that stays in one place for a quarter of a second and is a large share of all the
-   change in the frame (camera shake, a cut and a lighting step change everything at once).
+   change in the frame (camera shake, a cut and a lighting step change everything at once),
+   and that turns the place white: part of it becomes as bright as the frame's brightest
+   pixels (spray and foam), which a moving pattern, sensor noise or a swimmer's arm does not.
    The entry is where that burst begins; the confidence grows with how far the burst stands
-   out from the place's own noise and how much of the frame's change it holds. Candidates are
-   looked at strongest first, and the search stops at the first one that is ``SURE``: most
-   videos of a dive then cost one or two short runs, and only a video in which nothing looks
-   like an entry pays for every candidate.
+   out from the place's own noise and how much of the frame's change it holds. Every candidate
+   is looked at, so that a video of several dives lists each of them (:func:`listed`).
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surround
 CANDIDATE_GAP_S = 2.5
 BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
 AFTER_S = 2.0  # ... and this long after
-CONFIDENT = 0.35  # below it an entry is not trusted
-SURE = 0.9  # at or above it the search looks at no further candidate
+WHITENING_FULL = 0.06  # a splash turns at least this share of its place as bright as the frame's brightest ...
+BRIGHTEST = 95  # ... percentile of pixels; below it the confidence falls in proportion
+CONFIDENT = 0.35  # below it an entry is not trusted: neither listed nor scored as detected
+SAME_ENTRY_S = 2.0  # entries found this close together (one splash, seen by overlapping runs) are one entry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +64,10 @@ class Entry:
     time_s: float
     confidence: float  # 0..1
     features: dict[str, float] = dataclasses.field(default_factory=dict, compare=False)
+
+    def as_dict(self) -> dict:
+        """The job record's form: seconds from the video's start and confidence, 3 decimals."""
+        return {"entry_s": round(self.time_s, 3), "confidence": round(self.confidence, 3)}
 
 
 # -- 1. coarse: packet sizes ------------------------------------------------------------
@@ -202,17 +208,52 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
     burst = slice(k, k + sustain)
     share = float(series[burst].sum() / total[burst].sum())
     standout = level / (noise + 1e-3 * peak + 1.0)
-    confidence = _confidence(standout, share)
+    whitening = _whitening(np.stack(frames), y, x, onset, k + sustain, sustain)
+    confidence = _confidence(standout, share, whitening)
     return Entry(float(times[onset + 1]), confidence,
-                 {"standout": round(standout, 2), "share": round(share, 3), "peak": round(peak, 1)})
+                 {"standout": round(standout, 2), "share": round(share, 3), "peak": round(peak, 1),
+                  "whitening": round(whitening, 3)})
 
 
-def _confidence(standout: float, share: float) -> float:
-    """0..1 from how far the lasting burst stands out of the place's noise (x times) and
-    which share of the frame's change it holds."""
+def _whitening(frames: np.ndarray, y: int, x: int, onset: int, end: int, before: int) -> float:
+    """How much more of the 3x3 cells around cell (y, x) is among each frame's brightest
+    pixels (``BRIGHTEST`` percentile) from the entry (frame ``onset + 1``) to frame ``end``
+    than in the ``before`` frames up to the entry: spray is white. Percentiles of each frame
+    of its own, so a lighting change is no whitening."""
+    place = frames[:, max(0, (y - 1) * CELL): (y + 2) * CELL, max(0, (x - 1) * CELL): (x + 2) * CELL]
+    brightest = np.percentile(frames.reshape(len(frames), -1), BRIGHTEST, axis=1)
+    white = (place.reshape(len(frames), -1) > brightest[:, None]).mean(axis=1)
+    after, earlier = white[onset + 1: end + 1], white[max(0, onset + 1 - before): onset + 1]
+    if not len(after) or not len(earlier):
+        return 0.0
+    return float(after.mean() - earlier.mean())
+
+
+def _confidence(standout: float, share: float, whitening: float) -> float:
+    """0..1 from how far the lasting burst stands out of the place's noise (x times), which
+    share of the frame's change it holds, and how much of its place it turns white."""
     by_standout = 1 - math.exp(-max(0.0, standout - 2) / 4)
     by_share = min(1.0, max(0.0, share - 0.15) / 0.25)
-    return round(by_standout * by_share, 3)
+    by_white = min(1.0, max(0.0, whitening) / WHITENING_FULL)
+    return round(by_standout * by_share * by_white, 3)
+
+
+def distinct(entries: Sequence[Entry | None]) -> list[Entry]:
+    """The entries found, in time order, with those less than ``SAME_ENTRY_S`` apart (one
+    splash seen by two candidates' overlapping runs) kept once, the most confident."""
+    kept: list[Entry] = []
+    for found in sorted((e for e in entries if e is not None), key=lambda e: e.time_s):
+        if kept and found.time_s - kept[-1].time_s < SAME_ENTRY_S:
+            if found.confidence > kept[-1].confidence:
+                kept[-1] = found
+            continue
+        kept.append(found)
+    return kept
+
+
+def listed(entries: Sequence[Entry]) -> list[Entry]:
+    """The entries trusted enough to show (``CONFIDENT`` or more), in time order."""
+    return sorted((e for e in entries if e.confidence >= CONFIDENT), key=lambda e: e.time_s)
 
 
 def best(entries: Sequence[Entry | None]) -> Entry | None:
