@@ -6,6 +6,7 @@ import json
 import sys
 
 from client.api import ApiError
+from client.window_reason import NO_DIVE_FOUND, NOTES, TOO_SHORT, no_dive_found
 
 UNTRAINED_NOTE = "These weights are untrained: the score is not a real judgement of the dive."
 
@@ -16,7 +17,8 @@ def describe_job(job: dict, label: str | None = None) -> str:
     status = job.get("status", "unknown")
     lines = []
     if status == "succeeded":
-        lines.append(f"{label}: score {job['score']:.2f}")
+        not_a_dive = f" ({NOTES[NO_DIVE_FOUND]}: not a dive's score)" if no_dive_found(job) else ""
+        lines.append(f"{label}: score {job['score']:.2f}{not_a_dive}")
         clips = job.get("clip_scores") or []
         if clips:
             lines.append("  per clip: " + ", ".join(f"{s:.2f}" for s in clips))
@@ -37,6 +39,9 @@ def describe_job(job: dict, label: str | None = None) -> str:
     window = job.get("window")
     if window:
         lines.append(f"  window: {describe_window(window)}")
+    if job.get("entries"):
+        found = ", ".join(f"{e['entry_s']:.2f} s ({e['confidence']:.2f})" for e in job["entries"])
+        lines.append(f"  entries found: {found} (score another with `divescore rescore JOB_ID --entry SECONDS`)")
     elif job.get("entry_s") is not None:
         lines.append(f"  entry: {job['entry_s']:g} s (the window ends there)")
     model = job.get("model")
@@ -52,7 +57,9 @@ def describe_window(window: dict) -> str:
     """The stretch of the video that was scored, in one line."""
     how = window.get("how", "?")
     if how == "whole":
-        return f"whole video (0-{window.get('video_s', 0):.2f} s): no entry given or found with confidence"
+        why = {NO_DIVE_FOUND: NOTES[NO_DIVE_FOUND], TOO_SHORT: "the video is no longer than the 4.08 s window"}
+        return (f"whole video (0-{window.get('video_s', 0):.2f} s): "
+                f"{why.get(window.get('reason'), 'no entry given or found with confidence')}")
     found = f", confidence {window['confidence']:.2f}" if window.get("confidence") is not None else ""
     text = (f"{how}{found}: {window['start_s']:.2f}-{window['end_s']:.2f} s of {window.get('video_s', 0):.2f} s, "
             f"frames {window['start_frame']}-{window['end_frame']}")
