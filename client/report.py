@@ -39,11 +39,12 @@ def describe_job(job: dict, label: str | None = None) -> str:
     window = job.get("window")
     if window:
         lines.append(f"  window: {describe_window(window)}")
-    if job.get("entries"):
-        found = ", ".join(f"{e['entry_s']:.2f} s ({e['confidence']:.2f})" for e in job["entries"])
-        lines.append(f"  entries found: {found} (score another with `divescore rescore JOB_ID --entry SECONDS`)")
     elif job.get("entry_s") is not None:
         lines.append(f"  entry: {job['entry_s']:g} s (the window ends there)")
+    if job.get("entries"):
+        found = ", ".join(f"{e['entry_s']:.2f} s ({e['confidence']:.2f})" for e in job["entries"])
+        rescore = f"divescore rescore {job.get('job_id')} --entry SECONDS"
+        lines.append(f"  entries found: {found} (score another: `{rescore}`)")
     model = job.get("model")
     if model:
         lines.append(f"  model: {model.get('name', '?')} (weights: {model.get('weights', '?')})")

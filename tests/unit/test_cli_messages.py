@@ -56,5 +56,5 @@ def test_a_job_lists_every_entry_its_search_found():
            "entries": [{"entry_s": 6.04, "confidence": 0.71}, {"entry_s": 13.0, "confidence": 0.92}],
            "window": {"how": "detected", "start_frame": 223, "end_frame": 325, "start_s": 8.92, "end_s": 13.0,
                       "fps": 25.0, "video_s": 20.0, "confidence": 0.92, "entry_s": 13.0}}
-    assert ("  entries found: 6.04 s (0.71), 13.00 s (0.92) (score another with "
-            "`divescore rescore JOB_ID --entry SECONDS`)") in describe_job(job).splitlines()
+    assert ("  entries found: 6.04 s (0.71), 13.00 s (0.92) (score another: "
+            "`divescore rescore a --entry SECONDS`)") in describe_job(job).splitlines()
