@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 SCORE_TIMEOUT_MS = 300_000  # a cold function runtime loads the model first
@@ -66,3 +67,22 @@ def part_number(url: str) -> int | None:
     if "partNumber=" not in url:
         return None
     return int(url.split("partNumber=")[1].split("&")[0])
+
+
+def serve_json(route, answer: dict, status: int = 200) -> None:
+    """Answer a request to the APIs with ``answer``, as the APIs answer the page's origin."""
+    route.fulfill(status=status, body=json.dumps(answer), headers={
+        "Content-Type": "application/json", "Access-Control-Allow-Origin": "*"})
+
+
+def open_served_job(open_page, stack, job_id: str, answer: dict, before=None):
+    """The page at ?job=``job_id``, the score API answering ``answer`` for it: the page's view of
+    an exact job, nothing scored. ``before(page)`` routes more, if needed."""
+    def routes(page):
+        page.route(f"{stack.score_url}/v1/jobs/{job_id}*", lambda r: serve_json(r, answer))
+        if before:
+            before(page)
+
+    page = open_page(f"{stack.web_url}/?job={job_id}", before=routes)
+    page.wait_for_selector("#result:not([hidden])")
+    return page
