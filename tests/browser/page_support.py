@@ -33,6 +33,27 @@ def drop_many(page, files: list[tuple[Path, str]], names: list[str] | None = Non
     page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
 
 
+def score_dropped(page, path) -> str:
+    """Drop the video at ``path`` on the page and wait for its score; the job's id."""
+    with page.expect_response(is_job_creation) as created:
+        drop(page, path, "video/mp4")
+    page.wait_for_selector("#result:not([hidden])", timeout=SCORE_TIMEOUT_MS)
+    return created.value.json()["job_id"]
+
+
+def rescore_by(page, job_id: str, act) -> tuple[str, list]:
+    """Score the shown job's video again by ``act()`` (a click) and wait for the new score, over
+    the entry given: the new job's id, and the uploads the page sent meanwhile (none expected)."""
+    uploads = []
+    page.on("request", lambda r: uploads.append(r) if r.method == "POST" and "/v1/jobs" not in r.url else None)
+    with page.expect_response(lambda r: r.url.endswith(f"/v1/jobs/{job_id}/rescore")) as rescored:
+        act()
+    page.wait_for_function("() => !document.getElementById('result').hidden && "
+                           "document.getElementById('window-text').textContent.includes('you gave')",
+                           timeout=SCORE_TIMEOUT_MS)
+    return rescored.value.json()["job_id"], uploads
+
+
 def throttle_uploads(page, bytes_per_second: int) -> None:
     """Slow the browser's uploads down, as a real connection would be."""
     cdp = page.context.new_cdp_session(page)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import synthetic_dive
-from tests.browser.page_support import SCORE_TIMEOUT_MS, drop, drop_many, is_job_creation
+from tests.browser.page_support import SCORE_TIMEOUT_MS, drop_many, rescore_by, score_dropped
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -27,10 +27,7 @@ def videos(tmp_path_factory):
 
 
 def test_three_dives_are_three_marks_and_one_click_scores_another_without_uploading(page, stack, videos, screenshot):
-    with page.expect_response(is_job_creation) as created:
-        drop(page, videos["three"], "video/mp4")
-    first_id = created.value.json()["job_id"]
-    page.wait_for_selector("#result:not([hidden])", timeout=SCORE_TIMEOUT_MS)
+    first_id = score_dropped(page, videos["three"])
 
     # THEN the search listed three entries, and the page marks each where it is
     first = stack.store.get(first_id)
@@ -45,14 +42,7 @@ def test_three_dives_are_three_marks_and_one_click_scores_another_without_upload
     # WHEN the person clicks once on a mark other than the one scored (the second, unless it is)
     current = [marks.nth(i).get_attribute("aria-current") == "true" for i in range(3)]
     target = 1 if not current[1] else 0
-    uploads = []
-    page.on("request", lambda r: uploads.append(r) if r.method == "POST" and "/v1/jobs" not in r.url else None)
-    with page.expect_response(lambda r: r.url.endswith(f"/v1/jobs/{first_id}/rescore")) as rescored:
-        marks.nth(target).click()
-    second_id = rescored.value.json()["job_id"]
-    page.wait_for_function("() => !document.getElementById('result').hidden && "
-                           "document.getElementById('window-text').textContent.includes('you gave')",
-                           timeout=SCORE_TIMEOUT_MS)
+    second_id, uploads = rescore_by(page, first_id, marks.nth(target).click)
 
     # THEN a new job scored the window ending at that mark's entry, from the same upload, and
     # the page shows both scores and still marks the three entries
