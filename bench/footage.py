@@ -200,27 +200,22 @@ class Case:
 
 
 def search(path: Path) -> dict:
-    """The function's window for ``path`` (no ``entry_s``), and the search's best entry."""
-    from unittest import mock
-
+    """The function's window and listed entries for ``path`` (no ``entry_s``), and the search's
+    best entry, trusted or not: the search is run here also where the job skips it (a video
+    no longer than the window), to measure it."""
     from divescore.settings import Settings
-    from inference import entry, scorer
+    from inference import detect, entry, scorer
     from inference.video import RunReader, VideoLimits
 
-    seen: list = []
-    production = entry.search
-
-    def spy(*args, **kwargs):
-        seen.append(production(*args, **kwargs))
-        return seen[-1]
-
-    with mock.patch.object(scorer.entry, "search", spy), \
-            RunReader.probed(path, VideoLimits.from_settings(Settings())) as reader:
-        window = scorer.choose_window(reader, None)
+    with RunReader.probed(path, VideoLimits.from_settings(Settings())) as reader:
+        window, listed = scorer.choose_window(reader, None)
+        best = detect.best(entry.search(reader))
         info = reader.info
-    best = seen[0] if seen else None
-    return {"how": window.how, "confidence": None if best is None else round(best.confidence, 3),
+    return {"how": window.how, "reason": window.reason,
+            "confidence": None if best is None else round(best.confidence, 3),
+            "trusted": best is not None and best.confidence >= detect.CONFIDENT,
             "found_s": None if best is None else round(best.time_s, 3), "window_end_s": round(window.end_s, 3),
+            "entries": [e.as_dict() for e in listed],
             "video_s": round(info.duration_seconds, 3), "fps": round(info.fps, 3), "frames": info.frames}
 
 
@@ -239,6 +234,13 @@ def score(case: Case, searcher: Callable[[Path], dict] = search) -> dict:
     row["error_s"] = None if nearest is None else round(errors[nearest], 3)
     row["matched_entry"] = nearest  # which of the video's dives it is nearest (cut3: 0-2)
     row["within"] = row["how"] == "detected" and nearest is not None and abs(errors[nearest]) <= TOLERANCE_S
+    # the search alone, also where the job does not run it: its best entry, if trusted, is right
+    row["search_within"] = (nearest is not None and abs(errors[nearest]) <= TOLERANCE_S
+                            and row.get("trusted", False))
+    # every listed entry: the true entries it finds, and those it lists where no dive enters
+    listed = [e["entry_s"] for e in row.get("entries", [])]
+    row["entries_right"] = sum(any(abs(f - t) <= TOLERANCE_S for f in listed) for t in case.entries)
+    row["entries_wrong"] = sum(all(abs(f - t) > TOLERANCE_S for t in case.entries) for f in listed)
     return row
 
 
@@ -278,6 +280,10 @@ def summary(rows: list[dict]) -> dict:
         "dives": len(dives),
         "found_within_share": share(dives),
         "found_within": sum(r["within"] for r in dives),
+        "search_found_within": sum(r.get("search_within", False) for r in dives),
+        "entries_true": sum(len(r["true_entry_s"]) for r in rows if r["how"] != "error"),
+        "entries_right": sum(r.get("entries_right", 0) for r in rows),
+        "entries_wrong": sum(r.get("entries_wrong", 0) for r in rows),
         "tripod_found_within_share": share([r for r in rows if r["variant"] == "tripod" and r["kind"] != "no_dive"]),
         "cut3_found_within_share": share([r for r in rows if r["variant"] == "cut3"]),
         "no_dive_detected": sum(r["how"] == "detected" for r in rows if r["kind"] == "no_dive"),
@@ -314,24 +320,39 @@ def line(row: dict) -> str:
             f"within {TOLERANCE_S:g} s {verdict}")
 
 
+def _how(row: dict) -> str:
+    return f"{row['how']} ({row['reason']})" if row.get("reason") else row["how"]
+
+
+def _entries(row: dict) -> str:
+    return ", ".join(f"{e['entry_s']:.2f} ({e['confidence']:.2f})" for e in row.get("entries", [])) or "–"
+
+
 def markdown(rows: list[dict], totals: dict) -> str:
     from inference import detect
 
     lines = ["| clip | variant | video s | how | confidence | entry found (s) | window end (s) | true entry (s) "
-             "| found − true (s) | within 0.3 s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| found − true (s) | within 0.3 s | entries listed (s, confidence) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         true = ", ".join(f"{t:.2f}" for t in r["true_entry_s"]) or "no dive"
         if r["how"] == "error":
-            lines.append(f"| {r['clip']} | {r['variant']} | – | error: {r['error']} | – | – | – | {true} | – | no |")
+            lines.append(f"| {r['clip']} | {r['variant']} | – | error: {r['error']} | – | – | – | {true} | – | no "
+                         "| – |")
             continue
         within = "yes" if r["within"] else ("–" if not r["true_entry_s"] else "no")
-        lines.append(f"| {r['clip']} | {r['variant']} | {r['video_s']:.2f} | {r['how']} | {_fmt(r['confidence'])} "
-                     f"| {_fmt(r['found_s'])} | {_fmt(r['window_end_s'])} | {true} | {_fmt(r['error_s'])} | {within} |")
-    lines += ["", "`entry found` is the search's best entry, trusted (`detected`, confidence ≥ "
-              f"{detect.CONFIDENT:g}) or not (`whole`); `found − true` is against the nearest true entry.",
+        lines.append(f"| {r['clip']} | {r['variant']} | {r['video_s']:.2f} | {_how(r)} | {_fmt(r['confidence'])} "
+                     f"| {_fmt(r['found_s'])} | {_fmt(r['window_end_s'])} | {true} | {_fmt(r['error_s'])} | {within} "
+                     f"| {_entries(r)} |")
+    lines += ["", "`entry found` is the search's best entry, trusted (confidence ≥ "
+              f"{detect.CONFIDENT:g}) or not, also where the job does not search (`too_short`); `found − true` is "
+              "against the nearest true entry; `within` needs a `detected` window.",
               "", f"Real dives as they are found within {TOLERANCE_S:g} s: **{totals['found_within']} of "
-              f"{totals['dives']}**; as tripod shots: share {_fmt(totals['tripod_found_within_share'])}; cut together "
-              f"by three: share {_fmt(totals['cut3_found_within_share'])}. `detected` windows without a dive: "
+              f"{totals['dives']}** (by the search alone, also on videos too short to search: "
+              f"{totals['search_found_within']}); as tripod shots: share {_fmt(totals['tripod_found_within_share'])}; "
+              f"cut together by three: share {_fmt(totals['cut3_found_within_share'])}. Entries listed: "
+              f"{totals['entries_right']} of {totals['entries_true']} true entries found, {totals['entries_wrong']} "
+              f"listed where no dive enters. `detected` windows without a dive: "
               f"{totals['no_dive_detected']} of {totals['no_dive_videos']} real videos, "
               f"{totals['testsrc_detected']} on testsrc (both must be 0)."]
     return "\n".join(lines) + "\n"
@@ -350,7 +371,7 @@ def run(folder: Path, out: Path | None = RESULTS, log: Callable[[str], None] = p
     rows = measure_rows(clips, paths, log)
     totals = summary(rows)
     results = {"started_at": started, "machine": machine.describe(), "clips_present": sorted(paths),
-               "clips_missing": missing, "settings": {"confident": detect.CONFIDENT, "sure": detect.SURE,
+               "clips_missing": missing, "settings": {"confident": detect.CONFIDENT,
                                                       "tolerance_s": TOLERANCE_S, "tripod_s": TRIPOD_S,
                                                       "cut_fps": CUT_FPS, "cut_size": list(CUT_SIZE)},
                "summary": totals, "rows": rows}

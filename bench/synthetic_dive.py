@@ -47,6 +47,12 @@ class Scene:
     lighting: bool = False  # slow brightness drifts and two sudden steps
     cutaway_fall_s: float | None = None  # a second diver takes off here; the video cuts before the water
     seed: int = 0
+    extra_entries_s: tuple[float, ...] = ()  # more dives from the same platform, entering the water then
+
+    @property
+    def entries_s(self) -> list[float]:
+        """Every dive's entry, in time order."""
+        return sorted(([self.entry_s] if self.entry_s is not None else []) + list(self.extra_entries_s))
 
     @property
     def frames(self) -> int:
@@ -59,6 +65,7 @@ class Scene:
 
     def name(self) -> str:
         parts = [f"{self.seconds:g}s", f"{self.fps:g}fps", f"entry{self.entry_s:g}" if self.entry_s else "nodive"]
+        parts += [f"entry{t:g}" for t in self.extra_entries_s]
         parts += [p for p, on in (("shake", self.shake_px), ("walker", self.walker), ("light", self.lighting),
                                   ("cutaway", self.cutaway_fall_s is not None)) if on]
         return "-".join(parts) + f"-s{self.seed}"
@@ -239,8 +246,8 @@ class Renderer:
             image[g.water_y:] = _water(g, t)
             if s.walker:
                 _walker(image, g, t)
-            if s.entry_s is not None:
-                self._draw_dive(image, s.entry_s, t, s.seed + 1)
+            for n, entry_s in enumerate(s.entries_s):
+                self._draw_dive(image, entry_s, t, s.seed + 1 + 10 * n)
             if cut is not None and t < cut + self.flight * 0.6:
                 # the same jump, seen until the cut; this diver never reaches the water on screen
                 self._draw_dive(image, cut + self.flight, t, s.seed + 2)
@@ -272,6 +279,11 @@ def write(scene: Scene, path: str | Path, crf: int = 23, gop: int | None = None)
     if ffmpeg.returncode != 0:
         raise RuntimeError(f"ffmpeg failed ({ffmpeg.returncode}) writing {path}")
     return path
+
+
+def three_dives() -> Scene:
+    """A 36 s video of three dives from the platform, 11-12 s apart, a person walking the deck."""
+    return Scene(36.0, 25, 8.3, extra_entries_s=(19.7, 31.2), walker=True, seed=21)
 
 
 def corpus(seed: int = 0) -> list[Scene]:

@@ -42,9 +42,8 @@ def describe_job(job: dict, label: str | None = None) -> str:
     elif job.get("entry_s") is not None:
         lines.append(f"  entry: {job['entry_s']:g} s (the window ends there)")
     if job.get("entries"):
-        found = ", ".join(f"{e['entry_s']:.2f} s ({e['confidence']:.2f})" for e in job["entries"])
         rescore = f"divescore rescore {job.get('job_id')} --entry SECONDS"
-        lines.append(f"  entries found: {found} (score another: `{rescore}`)")
+        lines.append(f"  entries found: {describe_entries(job['entries'])} (score another: `{rescore}`)")
     model = job.get("model")
     if model:
         lines.append(f"  model: {model.get('name', '?')} (weights: {model.get('weights', '?')})")
@@ -54,17 +53,27 @@ def describe_job(job: dict, label: str | None = None) -> str:
     return "\n".join(lines)
 
 
+WHOLE_BECAUSE = {
+    NO_DIVE_FOUND: NOTES[NO_DIVE_FOUND],
+    TOO_SHORT: "the video is no longer than the 4.08 s window, about one dive; no entry was looked for",
+}
+
+
 def describe_window(window: dict) -> str:
     """The stretch of the video that was scored, in one line."""
     how = window.get("how", "?")
     if how == "whole":
-        why = {NO_DIVE_FOUND: NOTES[NO_DIVE_FOUND], TOO_SHORT: "the video is no longer than the 4.08 s window"}
-        return (f"whole video (0-{window.get('video_s', 0):.2f} s): "
-                f"{why.get(window.get('reason'), 'no entry given or found with confidence')}")
+        because = WHOLE_BECAUSE.get(window.get("reason"), "no entry given or found with confidence")
+        return f"whole video (0-{window.get('video_s', 0):.2f} s): {because}"
     found = f", confidence {window['confidence']:.2f}" if window.get("confidence") is not None else ""
     text = (f"{how}{found}: {window['start_s']:.2f}-{window['end_s']:.2f} s of {window.get('video_s', 0):.2f} s, "
             f"frames {window['start_frame']}-{window['end_frame']}")
     return text + (f" (shifted: {window['shifted']})" if window.get("shifted") else "")
+
+
+def describe_entries(entries: list[dict]) -> str:
+    """Every entry a job's search listed: ``13.04 s (0.82), 41.20 s (0.51)``."""
+    return ", ".join(f"{e['entry_s']:.2f} s ({e['confidence']:.2f})" for e in entries)
 
 
 def explain(err: ApiError, job_id: str | None = None) -> str:

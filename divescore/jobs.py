@@ -73,7 +73,7 @@ class Stage(enum.StrEnum):
 PUBLIC_FIELDS = (
     "job_id", "status", "stage", "progress", "score", "clip_scores", "frames", "error", "model",
     "filename", "size", "content_type", "created_at", "updated_at", "expires_at", "timings",
-    "window", "entry_s", "rescore_of", "attempt", "retry", "callback",
+    "window", "entries", "entry_s", "rescore_of", "attempt", "retry", "callback",
 )
 
 

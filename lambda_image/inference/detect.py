@@ -18,10 +18,8 @@ Two passes, so that a 200 MB file is not decoded whole to find two seconds in it
    change that stays in one place for a quarter of a second and is a large share of all the
    change in the frame (camera shake, a cut and a lighting step change everything at once).
    The entry is where that burst begins; the confidence grows with how far the burst stands
-   out from the place's own noise and how much of the frame's change it holds. Candidates are
-   looked at strongest first, and the search stops at the first one that is ``SURE``: most
-   videos of a dive then cost one or two short runs, and only a video in which nothing looks
-   like an entry pays for every candidate.
+   out from the place's own noise and how much of the frame's change it holds. Every candidate
+   is looked at, so that a video of several dives lists each of them (:func:`listed`).
 """
 
 from __future__ import annotations
@@ -47,8 +45,8 @@ MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surround
 CANDIDATE_GAP_S = 2.5
 BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
 AFTER_S = 2.0  # ... and this long after
-CONFIDENT = 0.35  # below it an entry is not trusted
-SURE = 0.9  # at or above it the search looks at no further candidate
+CONFIDENT = 0.35  # below it an entry is not trusted: neither listed nor scored as detected
+SAME_ENTRY_S = 1.0  # entries found this close together (by overlapping runs) are one entry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +60,10 @@ class Entry:
     time_s: float
     confidence: float  # 0..1
     features: dict[str, float] = dataclasses.field(default_factory=dict, compare=False)
+
+    def as_dict(self) -> dict:
+        """The job record's form: seconds from the video's start and confidence, 3 decimals."""
+        return {"entry_s": round(self.time_s, 3), "confidence": round(self.confidence, 3)}
 
 
 # -- 1. coarse: packet sizes ------------------------------------------------------------
@@ -213,6 +215,24 @@ def _confidence(standout: float, share: float) -> float:
     by_standout = 1 - math.exp(-max(0.0, standout - 2) / 4)
     by_share = min(1.0, max(0.0, share - 0.15) / 0.25)
     return round(by_standout * by_share, 3)
+
+
+def distinct(entries: Sequence[Entry | None]) -> list[Entry]:
+    """The entries found, in time order, with those less than ``SAME_ENTRY_S`` apart (one
+    splash seen by two candidates' overlapping runs) kept once, the most confident."""
+    kept: list[Entry] = []
+    for found in sorted((e for e in entries if e is not None), key=lambda e: e.time_s):
+        if kept and found.time_s - kept[-1].time_s < SAME_ENTRY_S:
+            if found.confidence > kept[-1].confidence:
+                kept[-1] = found
+            continue
+        kept.append(found)
+    return kept
+
+
+def listed(entries: Sequence[Entry]) -> list[Entry]:
+    """The entries trusted enough to show (``CONFIDENT`` or more), in time order."""
+    return sorted((e for e in entries if e.confidence >= CONFIDENT), key=lambda e: e.time_s)
 
 
 def best(entries: Sequence[Entry | None]) -> Entry | None:

@@ -17,27 +17,26 @@ from inference.video import RunReader, runs_of
 KEPT_FRAME_BYTES = 384 << 20
 
 
-def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> detect.Entry | None:
-    """The most likely entry (with its confidence), or None when nothing in the video looks
-    like one. The coarse pass reads packet sizes (from the container's index when it has one);
-    ``frames`` then decodes, strongest candidate first, the short run around each as small
-    grayscale frames, each from the keyframe before it (frames two runs share are decoded
-    once; the last run's are kept for the window, up to ``KEPT_FRAME_BYTES``), and the
-    search stops at the first entry found ``detect.SURE``. ``on_frame()`` is called after
-    each frame (the worker's cancel check: it may raise to stop the search)."""
+def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> list[detect.Entry]:
+    """Every entry the fine pass finds, whatever its confidence, in time order (one per splash:
+    :func:`detect.distinct`); none when nothing in the video looks like one. The coarse pass
+    reads packet sizes (from the container's index when it has one); ``frames`` then decodes
+    the short run around each candidate as small grayscale frames, each from the keyframe
+    before it (frames two runs share are decoded once). The strongest candidate's run is
+    decoded last: its frames are the ones kept for the window (up to ``KEPT_FRAME_BYTES``),
+    as the strongest is the likeliest entry to be scored. ``on_frame()`` is called after each
+    frame (the worker's cancel check: it may raise to stop the search)."""
     info = frames.info
     sizes, keyframes = frames.packet_sizes()
     found = detect.candidates(detect.activity(sizes, keyframes, info.fps), info.fps)
     size = detect.small_size(info.width, info.height)
     small: dict[int, np.ndarray] = {}
     entries = []
-    for candidate in found:
+    for candidate in reversed(found):
         run = detect.run_around(candidate, info.fps, info.frames)
         for frame in frames.read(runs_of(i for i in run if i not in small), gray_size=size,
                                  keep_bytes=KEPT_FRAME_BYTES):
             small[frame.index] = frame.image
             on_frame()
         entries.append(detect.find_entry([i / info.fps for i in run], [small[i] for i in run]))
-        if entries[-1] is not None and entries[-1].confidence >= detect.SURE:
-            break
-    return detect.best(entries)
+    return detect.distinct(entries)

@@ -1,5 +1,6 @@
 """``divescore predict VIDEO``: score a local video file with the function's own pipeline
-(same frame selection, preprocessing, model and dtype), no AWS involved."""
+(same frame selection, preprocessing, model and dtype), no AWS involved. With
+``--all-entries``, every entry the search lists is scored, one result each."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="backbone dtype (default: DIVESCORE_MODEL_DTYPE, float32)")
     parser.add_argument("--entry", type=float, metavar="SECONDS",
                         help="when the diver enters the water: score the window ending there (default: find it)")
+    parser.add_argument("--all-entries", action="store_true",
+                        help="score the window ending at each entry found (a video of several dives), one result "
+                             "per entry")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -31,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     if args.entry is not None and not args.entry >= 0:
         print("divescore predict: --entry is when the diver enters the water, in seconds from the video's "
               "start (0 or more)", file=sys.stderr)
+        return 2
+    if args.entry is not None and args.all_entries:
+        print("divescore predict: give --entry or --all-entries, not both", file=sys.stderr)
         return 2
     overrides = {"model_dir": args.weights} if args.weights else {}
     if args.dtype:
@@ -55,9 +62,13 @@ def run(args: argparse.Namespace) -> int:
     from inference.scorer import load_scorer
     from inference.weights import WeightsError
 
+    limits = VideoLimits.from_settings(settings)
     try:
         scorer = load_scorer(settings)
-        result = scorer.score(args.video, VideoLimits.from_settings(settings), entry_s=args.entry)
+        result = scorer.score(args.video, limits, entry_s=args.entry)
+        # the job's window is the most confident entry's: each other entry gets its own
+        others = [dataclasses.replace(scorer.score(args.video, limits, found=found), entries=result.entries)
+                  for found in result.entries if args.all_entries and found.time_s != result.window.entry_s]
     except WeightsError as err:
         print(f"divescore predict: {err}", file=sys.stderr)
         return 2
@@ -68,13 +79,30 @@ def run(args: argparse.Namespace) -> int:
             print(f"divescore predict: {err.code}: {err.message}", file=sys.stderr)
         return 1
 
-    if args.json:
-        fields = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("filmstrip", "video", "window")}
-        print(json.dumps({**fields, "video": result.video.as_dict(), "window": result.window.as_dict(),
-                          "model": scorer.model_info}))
+    if not args.all_entries:
+        if args.json:
+            print(json.dumps(as_json(result, scorer.model_info)))
+        else:
+            print(report(result, scorer.model_info, scorer.weights.description))
         return 0
-    print(report(result, scorer.model_info, scorer.weights.description))
+    results = sorted([result, *others], key=lambda r: r.window.entry_s or 0.0)
+    if args.json:
+        print(json.dumps({"entries": [found.as_dict() for found in result.entries],
+                          "results": [as_json(r, scorer.model_info) for r in results]}))
+        return 0
+    print(f"{len(result.entries)} entries found")
+    for r in results:
+        heading = f"-- entry at {r.window.entry_s:.2f} s --\n" if r.window.entry_s is not None else ""
+        print(f"\n{heading}{report(r, scorer.model_info, scorer.weights.description)}")
     return 0
+
+
+def as_json(result, model: dict) -> dict:
+    """A result as ``--json`` prints it: the job record's fields, and the entries listed."""
+    fields = {k: v for k, v in dataclasses.asdict(result).items()
+              if k not in ("filmstrip", "video", "window", "entries")}
+    return {**fields, "video": result.video.as_dict(), "window": result.window.as_dict(),
+            "entries": [found.as_dict() for found in result.entries], "model": model}
 
 
 def check_entry_fits(video: Path, entry_s: float, limits) -> None:
@@ -92,8 +120,10 @@ def check_entry_fits(video: Path, entry_s: float, limits) -> None:
 
 
 def describe_window(window: dict) -> str:
+    from client.report import WHOLE_BECAUSE  # predict runs from the client's command line
+
     if window["how"] == "whole":
-        return "whole video (no entry given or found with confidence): clips spread evenly"
+        return f"whole video ({WHOLE_BECAUSE[window['reason']]}): clips spread evenly"
     found = f", confidence {window['confidence']:.2f}" if "confidence" in window else ""
     text = (f"{window['how']}{found}: {window['start_s']:.2f}-{window['end_s']:.2f} s, frames "
             f"{window['start_frame']}-{window['end_frame']}, sampled at {window['fps']:g} fps")
@@ -101,6 +131,8 @@ def describe_window(window: dict) -> str:
 
 
 def report(result, model: dict, description: str) -> str:
+    from client.report import describe_entries
+
     video = result.video
     starts = ", ".join(str(result.frames[i]) for i in range(0, len(result.frames), 16))
     lines = [
@@ -111,6 +143,7 @@ def report(result, model: dict, description: str) -> str:
         (f"video        {video.width}x{video.height}, {video.frames} frames at {video.fps:g} fps "
          f"({video.duration_seconds:.2f} s), {video.codec or 'unknown codec'}"),
         f"window       {describe_window(result.window.as_dict())}",
+        "entries      " + (describe_entries([e.as_dict() for e in result.entries]) or "none listed"),
         f"clips        6 x 16 frames starting at frames {starts}",
         "timings      " + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in result.timings.items()),
     ]

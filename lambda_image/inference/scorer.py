@@ -32,7 +32,7 @@ from inference.gate import DiveGate
 from inference.model import BACKBONE_MEMORY_FORMAT, C3DAVG, NAME, build_model, untrained_state_dicts
 from inference.video import ReadStats, RunReader, Source, VideoInfo, VideoLimits, runs_of
 from inference.weights import Weights, resolve
-from inference.window import Window, ending_at, whole
+from inference.window import NO_DIVE_FOUND, TOO_SHORT, Window, ending_at, is_too_short, whole
 
 ProgressCallback = Callable[[Stage, float], None]
 
@@ -67,6 +67,7 @@ class Result:
     timings: dict[str, float]  # seconds
     filmstrip: bytes  # JPEG
     window: Window  # the stretch scored, and how it was chosen
+    entries: list[detect.Entry] = dataclasses.field(default_factory=list)  # found and trusted, in time order
     dive_probability: float | None = None  # from the gate, when it is on
     read: ReadStats = dataclasses.field(default_factory=ReadStats)  # what decoding the clips did (frames, seeks)
     detect_read: ReadStats = dataclasses.field(default_factory=ReadStats)  # ... and finding the entry
@@ -159,17 +160,18 @@ class Scorer:
             return self.model.clip_features(batch).float()
 
     def score(self, source: Source, limits: VideoLimits, on_progress: ProgressCallback | None = None,
-              entry_s: float | None = None) -> Result:
+              entry_s: float | None = None, found: detect.Entry | None = None) -> Result:
         """Score a video file or a seekable binary file object: the training window ending at
-        ``entry_s`` (seconds) when given, else at the entry found in the video, else the whole
-        video (see :mod:`inference.window`). Raises an :mod:`inference.errors` class for one
-        that cannot be scored."""
+        ``entry_s`` (seconds) when given, else at ``found`` (an entry an earlier search of the
+        same video listed: no search again), else at the most confident entry found in the
+        video, else the whole video (see :mod:`inference.window`). Raises an
+        :mod:`inference.errors` class for one that cannot be scored."""
         report = on_progress or (lambda stage, fraction: None)
         started = time.perf_counter()
         with RunReader.probed(source, limits) as reader:
             probed = time.perf_counter()
             report(Stage.DECODING, 0.0)
-            window = choose_window(reader, entry_s, on_frame=lambda: report(Stage.DECODING, 0.0))
+            window, entries = choose_window(reader, entry_s, found, on_frame=lambda: report(Stage.DECODING, 0.0))
             detect_seconds = time.perf_counter() - probed
             detect_read = dataclasses.replace(reader.stats)
             plan = window.clips()
@@ -232,23 +234,32 @@ class Scorer:
             },
             filmstrip=jpeg,
             window=window,
+            entries=entries,
             dive_probability=dive_probability,
             read=read,
             detect_read=detect_read,
         )
 
 
-def choose_window(reader: RunReader, entry_s: float | None, on_frame: Callable[[], None] = lambda: None) -> Window:
-    """``given`` when ``entry_s`` is set; ``detected`` when the entry is found in what
-    ``reader`` reads with confidence; otherwise ``whole`` (the whole video). ``on_frame``
-    as for :func:`inference.entry.search`."""
+def choose_window(reader: RunReader, entry_s: float | None, found: detect.Entry | None = None,
+                  on_frame: Callable[[], None] = lambda: None) -> tuple[Window, list[detect.Entry]]:
+    """The window to score and the entries the search listed (:func:`inference.detect.listed`;
+    none when it did not run). ``given`` when ``entry_s`` is set; ``detected`` ending at
+    ``found`` when set, else at the most confident entry the search lists; otherwise
+    ``whole``: ``too_short`` (no search: whatever the entry, its window would cover the whole
+    video) or ``no_dive_found``. ``on_frame`` as for :func:`inference.entry.search`."""
     info = reader.info
     if entry_s is not None:
-        return ending_at(entry_s, info.fps, info.frames, "given")
-    found = entry.search(reader, on_frame=on_frame)
-    if found is not None and found.confidence >= detect.CONFIDENT:
-        return ending_at(found.time_s, info.fps, info.frames, "detected", found.confidence)
-    return whole(info.frames, info.fps)
+        return ending_at(entry_s, info.fps, info.frames, "given"), []
+    if found is not None:
+        return ending_at(found.time_s, info.fps, info.frames, "detected", found.confidence), []
+    if is_too_short(info.frames, info.fps):
+        return whole(info.frames, info.fps, TOO_SHORT), []
+    entries = detect.listed(entry.search(reader, on_frame=on_frame))
+    best = detect.best(entries)
+    if best is None:
+        return whole(info.frames, info.fps, NO_DIVE_FOUND), []
+    return ending_at(best.time_s, info.fps, info.frames, "detected", best.confidence), entries
 
 
 @functools.cache

@@ -10,7 +10,10 @@ the model the motion of 25 fps footage (frames are dropped or repeated, never bl
 - ``given``: the person said when the entry is (``entry_s``);
 - ``detected``: :mod:`inference.detect` found it with at least ``detect.CONFIDENT``;
 - ``whole``: no entry: the six clips spread evenly over the whole video at its own frame rate
-  (:func:`inference.preprocess.plan_clips`).
+  (:func:`inference.preprocess.plan_clips`), for a ``reason``: ``no_dive_found`` (the search
+  found no entry it can back) or ``too_short`` (the video is no longer than the window, so it
+  is about one dive and is scored whole; no search runs, as any entry in it would give a
+  window over the whole video all the same).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ TRAINING_FPS = 25.0
 SAMPLE_FRAMES = 103  # MTL-AQA's sample_length
 SECONDS = (SAMPLE_FRAMES - 1) / TRAINING_FPS  # first to last instant: 4.08 s
 
+NO_DIVE_FOUND = "no_dive_found"
+TOO_SHORT = "too_short"
+
 
 @dataclasses.dataclass(frozen=True)
 class Window:
@@ -36,6 +42,8 @@ class Window:
     video_s: float  # the whole video's duration, to place the window in it
     confidence: float | None = None  # when detected
     shifted: str | None = None  # why the window does not end at the entry (it starts at the video's start)
+    entry_s: float | None = None  # given and detected: the entry the window is built on
+    reason: str | None = None  # whole: NO_DIVE_FOUND or TOO_SHORT
 
     @property
     def start_frame(self) -> int:
@@ -60,6 +68,10 @@ class Window:
             record["confidence"] = round(self.confidence, 3)
         if self.shifted is not None:
             record["shifted"] = self.shifted
+        if self.entry_s is not None:
+            record["entry_s"] = round(self.entry_s, 3)
+        if self.reason is not None:
+            record["reason"] = self.reason
         return record
 
 
@@ -90,7 +102,7 @@ def ending_at(entry_s: float, video_fps: float, frame_count: int, how: str,
                    f"window starts at the video's start, not {SECONDS:.2f} s before the entry")
     end_s = min(start_s + SECONDS, duration)
     frames = tuple(_nearest_frame(start_s + k / TRAINING_FPS, video_fps, frame_count) for k in range(SAMPLE_FRAMES))
-    return Window(how, start_s, end_s, TRAINING_FPS, frames, duration, confidence, shifted)
+    return Window(how, start_s, end_s, TRAINING_FPS, frames, duration, confidence, shifted, entry_s=entry_s)
 
 
 def _nearest_frame(t: float, video_fps: float, frame_count: int) -> int:
@@ -98,7 +110,12 @@ def _nearest_frame(t: float, video_fps: float, frame_count: int) -> int:
     return min(frame_count - 1, max(0, math.floor(t * video_fps + 1e-6)))
 
 
-def whole(frame_count: int, video_fps: float) -> Window:
-    """The whole video, at its own rate."""
+def is_too_short(frame_count: int, video_fps: float) -> bool:
+    """A video no longer than the window: about one dive, scored whole."""
+    return frame_count / video_fps <= SECONDS + 1e-9
+
+
+def whole(frame_count: int, video_fps: float, reason: str) -> Window:
+    """The whole video, at its own rate, for ``reason`` (``NO_DIVE_FOUND`` or ``TOO_SHORT``)."""
     duration = frame_count / video_fps
-    return Window("whole", 0.0, duration, video_fps, tuple(range(frame_count)), duration)
+    return Window("whole", 0.0, duration, video_fps, tuple(range(frame_count)), duration, reason=reason)

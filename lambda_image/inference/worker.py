@@ -234,6 +234,7 @@ def _score_upload(job: dict, upload: Upload, services: Services, progress: _Prog
         "model": services.scorer.model_info,
         "video": result.video.as_dict(),
         "window": result.window.as_dict(),
+        "entries": [found.as_dict() for found in result.entries],
         # Internal: services.status_api serves it as a short-lived pre-signed GET URL.
         "filmstrip_key": filmstrip.upload(services.s3, settings, job["job_id"], result.filmstrip),
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from jsonschema.exceptions import ValidationError
 from openapi_spec_validator import validate
 
 from divescore.jobs import Stage
@@ -173,6 +174,52 @@ def test_the_long_poll_under_gunicorn(services, store):
     writer.join()
     assert changed.status_code == 200
     assert (changed.json()["stage"], changed.json()["progress"]) == ("scoring", 0.5)
+
+
+SCORED = {"score": 71.5, "clip_scores": [70.0] * 6, "frames": list(range(96)),
+          "model": {"name": "C3D-AVG", "weights": "untrained-seed20190616", "calibrated": False, "dtype": "float32"}}
+WINDOW = {"start_frame": 326, "end_frame": 428, "start_s": 13.04, "end_s": 17.12, "fps": 25.0, "video_s": 60.0}
+WINDOWS = {
+    "detected": ({**WINDOW, "how": "detected", "confidence": 0.82, "entry_s": 17.12},
+                 [{"entry_s": 5.2, "confidence": 0.4}, {"entry_s": 17.12, "confidence": 0.82}]),
+    "given_shifted": ({**WINDOW, "how": "given", "start_s": 0.0, "end_s": 4.08, "entry_s": 1.5,
+                       "shifted": "the entry at 1.50 s is earlier than the window's length (4.08 s)"}, []),
+    "no_dive_found": ({**WINDOW, "how": "whole", "start_s": 0.0, "end_s": 60.0, "reason": "no_dive_found"}, []),
+    "too_short": ({**WINDOW, "how": "whole", "start_s": 0.0, "end_s": 3.5, "video_s": 3.5, "reason": "too_short"},
+                  []),
+}
+BROKEN = {
+    "whole_with_an_entry": ({**WINDOW, "how": "whole", "reason": "no_dive_found", "entry_s": 3.0}, []),
+    "whole_without_a_reason": ({**WINDOW, "how": "whole"}, []),
+    "detected_without_its_entry": ({**WINDOW, "how": "detected", "confidence": 0.8}, []),
+    "an_unknown_reason": ({**WINDOW, "how": "whole", "reason": "dark"}, []),
+    "an_entry_below_the_listing_confidence": (WINDOWS["detected"][0], [{"entry_s": 5.2, "confidence": 0.2}]),
+    "no_entries": (WINDOWS["detected"][0], None),
+}
+
+
+def succeeded_job(services, store, window: dict, entries: list | None) -> requests.Response:
+    job_id = create(services).json()["job_id"]
+    store.mark_queued(job_id)
+    claim = store.claim(job_id, lease_seconds=60)["claim"]
+    result = {**SCORED, "window": window, **({"entries": entries} if entries is not None else {})}
+    assert store.succeed(job_id, claim, result)
+    return requests.get(f"{services.score}/v1/jobs/{job_id}", timeout=40)
+
+
+@pytest.mark.parametrize("kind", WINDOWS)
+def test_a_scored_job_lists_its_entries_and_says_what_its_window_is_built_on(services, store, kind):
+    window, entries = WINDOWS[kind]
+    response = succeeded_job(services, store, window, entries)
+    openapi_contract.check("GET", JOB, response)
+    assert (response.json()["window"], response.json()["entries"]) == (window, entries)
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+def test_the_document_refuses_a_scored_job_that_breaks_the_window_and_entries_rules(services, store, kind):
+    response = succeeded_job(services, store, *BROKEN[kind])
+    with pytest.raises(ValidationError):
+        openapi_contract.check("GET", JOB, response)
 
 
 # -- errors ---------------------------------------------------------------------------------

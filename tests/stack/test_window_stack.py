@@ -1,6 +1,7 @@
 """The scored window through the running stack: a long generated dive is scored over the
-window ending at its detected entry; ``entry_s`` at creation scores exactly the given window;
-"score from here" makes a new job from the same upload, without uploading again."""
+window ending at its detected entry; a video of three dives lists the three and scores the
+most confident; ``entry_s`` at creation scores exactly the given window; "score from here"
+makes a new job from the same upload, without uploading again."""
 
 import pytest
 import requests
@@ -34,6 +35,20 @@ def test_a_long_video_is_scored_over_the_window_ending_at_the_detected_entry(det
     assert window["start_frame"] <= min(final["frames"]) <= max(final["frames"]) <= window["end_frame"]
 
 
+def test_a_video_of_three_dives_lists_each_entry_and_scores_the_most_confident(stack, tmp_path):
+    scene = synthetic_dive.three_dives()
+    _, final = scored_through(stack, synthetic_dive.write(scene, tmp_path / "three.mp4"))
+    assert final["status"] == "succeeded", final
+    entries = final["entries"]
+    assert len(entries) == 3, entries
+    for found, true in zip(entries, scene.entries_s, strict=True):
+        assert abs(found["entry_s"] - true) <= 5 / scene.fps, entries
+    best = max(entries, key=lambda e: e["confidence"])
+    window = final["window"]
+    assert (window["how"], window["entry_s"], window["confidence"]) == ("detected", best["entry_s"], best["confidence"])
+    assert "reason" not in window
+
+
 def test_an_entry_given_at_creation_scores_exactly_that_window(stack, dive):
     response = requests.post(f"{stack.presign_url}/v1/jobs", json={
         "filename": dive.name, "content_type": "video/mp4", "size": dive.stat().st_size, "entry_s": 12.0}, timeout=30)
@@ -44,7 +59,8 @@ def test_an_entry_given_at_creation_scores_exactly_that_window(stack, dive):
     assert final["status"] == "succeeded", final
     assert final["entry_s"] == 12
     assert final["window"] == {"how": "given", "start_frame": 237, "end_frame": 360, "start_s": 7.92, "end_s": 12.0,
-                               "fps": 25, "video_s": 30}
+                               "fps": 25, "video_s": 30, "entry_s": 12}
+    assert final["entries"] == []  # given: no search
 
 
 def test_score_from_here_makes_a_new_job_from_the_same_upload(stack, detected):

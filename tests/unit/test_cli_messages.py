@@ -48,7 +48,8 @@ def test_a_job_in_which_no_dive_was_found_says_so_beside_its_number():
     short = {**job, "window": {**job["window"], "end_s": 3.2, "video_s": 3.2, "reason": "too_short"}}
     lines = describe_job(short).splitlines()
     assert lines[0] == "still.mp4: score 31.50"  # a short video is usually one dive
-    assert "  window: whole video (0-3.20 s): the video is no longer than the 4.08 s window" in lines
+    assert ("  window: whole video (0-3.20 s): the video is no longer than the 4.08 s window, about one dive; "
+            "no entry was looked for") in lines
 
 
 def test_a_job_lists_every_entry_its_search_found():

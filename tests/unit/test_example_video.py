@@ -19,5 +19,5 @@ def test_make_example_writes_a_dive_the_function_reads_and_finds_the_entry_of(tm
     assert "divescore submit" in made.stdout  # says what to do with it
     with RunReader.probed(path, VideoLimits.from_settings(Settings())) as reader:
         assert round(reader.info.duration_seconds) == 12
-        window = choose_window(reader, None)
+        window, _ = choose_window(reader, None)
     assert window.how == "detected" and abs(window.end_s - 8.4) < 0.3, window

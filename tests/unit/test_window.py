@@ -5,7 +5,7 @@ import pytest
 
 from inference import preprocess
 from inference.errors import EntryAfterEnd
-from inference.window import SAMPLE_FRAMES, TRAINING_FPS, ending_at, whole
+from inference.window import NO_DIVE_FOUND, SAMPLE_FRAMES, TOO_SHORT, TRAINING_FPS, ending_at, is_too_short, whole
 
 
 def test_at_the_training_rate_the_window_is_mtl_aqas_sample():
@@ -15,7 +15,7 @@ def test_at_the_training_rate_the_window_is_mtl_aqas_sample():
     assert window.frames == tuple(range(398, 501))
     assert window.clips() == [list(range(398 + 16 * i, 398 + 16 * (i + 1))) for i in range(6)]
     assert window.as_dict() == {"how": "given", "start_frame": 398, "end_frame": 500, "start_s": 15.92,
-                                "end_s": 20.0, "fps": 25.0, "video_s": 60.0}
+                                "end_s": 20.0, "fps": 25.0, "video_s": 60.0, "entry_s": 20.0}
 
 
 @pytest.mark.parametrize("fps", [50.0, 100.0, 60.0, 30.0])
@@ -67,8 +67,23 @@ def test_the_window_never_ends_after_the_video_and_a_short_one_repeats_its_last_
     assert "shifted" in short.as_dict()
 
 
-def test_without_an_entry_the_clips_spread_over_the_whole_video_as_before():
-    window = whole(1000, 30.0)
+def test_without_an_entry_the_clips_spread_over_the_whole_video_and_the_record_says_why():
+    window = whole(1000, 30.0, NO_DIVE_FOUND)
     assert window.clips() == preprocess.plan_clips(1000)
     assert window.as_dict() == {"how": "whole", "start_frame": 0, "end_frame": 999, "start_s": 0.0,
-                                "end_s": 33.333, "fps": 30.0, "video_s": 33.333}
+                                "end_s": 33.333, "fps": 30.0, "video_s": 33.333, "reason": "no_dive_found"}
+    assert whole(90, 30.0, TOO_SHORT).as_dict()["reason"] == "too_short"
+
+
+def test_a_window_built_on_an_entry_names_it_even_when_shifted_and_gives_no_reason():
+    detected = ending_at(13.0404, 25.0, 500, "detected", confidence=0.82).as_dict()
+    assert (detected["entry_s"], detected["confidence"]) == (13.04, 0.82) and "reason" not in detected
+    shifted = ending_at(1.5, 25.0, 500, "given").as_dict()
+    assert (shifted["entry_s"], shifted["end_s"]) == (1.5, 4.08) and "shifted" in shifted
+    assert "reason" not in shifted
+
+
+def test_a_video_no_longer_than_the_window_is_too_short_to_search():
+    assert is_too_short(102, 25.0)  # 4.08 s: the window's own length
+    assert not is_too_short(103, 25.0)
+    assert is_too_short(122, 30.0) and not is_too_short(123, 30.0)
