@@ -10,8 +10,14 @@ import time
 
 import pytest
 
-from tests.browser.page_support import (SCORE_TIMEOUT_MS, api_requests, drop, is_job_creation, score_dropped,
-                                        throttle_uploads)
+from tests.browser.page_support import (
+    SCORE_TIMEOUT_MS,
+    api_requests,
+    drop,
+    is_job_creation,
+    score_dropped,
+    throttle_uploads,
+)
 from tests.support.chromium import PHONE
 from tests.support.helpers import wait_until
 from tests.support.videos import files_to_submit, make_sparse
