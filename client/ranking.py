@@ -8,13 +8,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
 
+from client.window_reason import no_dive_found, window_note
+
 CSV_COLUMNS = ("rank", "file", "score", "status", "job_id", "error_code", "error_message", "model", "calibrated",
-               "window")
+               "window", "note")
 
 
 @dataclass(frozen=True)
 class Row:
-    rank: int | None  # None for a video without a score
+    rank: int | None  # None for a video without a score, or in which no dive was found
     file: str
     score: float | None
     status: str
@@ -24,26 +26,29 @@ class Row:
     model: str = ""  # "name, weights, dtype": scores compare when these match
     calibrated: str = ""  # "true" or "false"; "" without a model
     window: str = ""  # "how start-end", the seconds as the API gives them
+    note: str = ""  # "no dive found in this video", or why the whole video was scored
 
 
 def rank(results: Iterable[tuple[str, dict]]) -> list[Row]:
     """``(file, job)`` pairs (a job as the API shows it, or a refused file's
     ``{"status", "error"}``) ranked by score, highest first; equal scores share a rank
-    (1, 2, 2, 4). Videos without a score follow, in the order given."""
-    scored, unscored = [], []
+    (1, 2, 2, 4). Videos in which no dive was found follow unranked (their number is not a
+    dive's score), then videos without a score, each in the order given."""
+    dives, no_dive, unscored = [], [], []
     for file, job in results:
         error = job.get("error") or {}
         score = job.get("score") if job.get("status") == "succeeded" else None
         row = (file, score, job.get("status", "unknown"), job.get("job_id"), error.get("code", ""),
-               error.get("message", ""), *model_cells(job.get("model")), window_cell(job.get("window")))
-        (scored if score is not None else unscored).append(row)
-    scored.sort(key=lambda r: -r[1])
+               error.get("message", ""), *model_cells(job.get("model")), window_cell(job.get("window")),
+               window_note(job))
+        (unscored if score is None else no_dive if no_dive_found(job) else dives).append(row)
+    dives.sort(key=lambda r: -r[1])
     rows, previous, place = [], None, 0
-    for index, row in enumerate(scored, start=1):
+    for index, row in enumerate(dives, start=1):
         if row[1] != previous:
             place, previous = index, row[1]
         rows.append(Row(place, *row))
-    rows.extend(Row(None, *row) for row in unscored)
+    rows.extend(Row(None, *row) for row in [*no_dive, *unscored])
     return rows
 
 
@@ -64,11 +69,12 @@ def window_cell(window: dict | None) -> str:
 
 
 def format_table(rows: list[Row]) -> str:
-    """A plain-text table: rank, score (2 decimals), file, and status or error for the rest."""
+    """A plain-text table: rank, score (2 decimals), file, and the note, or status or error for
+    the videos without a score."""
     lines = [("rank", "score", "video", "")]
     for row in rows:
-        if row.rank is not None:
-            lines.append((str(row.rank), f"{row.score:.2f}", row.file, ""))
+        if row.score is not None:
+            lines.append(("-" if row.rank is None else str(row.rank), f"{row.score:.2f}", row.file, row.note))
         else:
             note = f"{row.status}: {row.error_code}" if row.error_code else row.status
             lines.append(("-", "-", row.file, note))
@@ -107,7 +113,8 @@ def write_csv(rows: list[Row], file: IO[str]) -> None:
     file.write(",".join(CSV_COLUMNS) + "\n")
     for row in rows:
         texts = [neutralized(text) for text in (row.file, row.status, row.job_id or "", row.error_code,
-                                                row.error_message, row.model, row.calibrated, row.window)]
+                                                row.error_message, row.model, row.calibrated, row.window,
+                                                row.note)]
         cells = ["" if row.rank is None else str(row.rank), texts[0],
                  "" if row.score is None else number_text(row.score), *texts[1:]]
         file.write(",".join(csv_field(cell) for cell in cells) + "\n")

@@ -6,6 +6,7 @@ import json
 import sys
 
 from client.api import ApiError
+from client.window_reason import NO_DIVE_FOUND, NOTES, TOO_SHORT, no_dive_found
 
 UNTRAINED_NOTE = "These weights are untrained: the score is not a real judgement of the dive."
 
@@ -16,7 +17,8 @@ def describe_job(job: dict, label: str | None = None) -> str:
     status = job.get("status", "unknown")
     lines = []
     if status == "succeeded":
-        lines.append(f"{label}: score {job['score']:.2f}")
+        not_a_dive = f" ({NOTES[NO_DIVE_FOUND]}: not a dive's score)" if no_dive_found(job) else ""
+        lines.append(f"{label}: score {job['score']:.2f}{not_a_dive}")
         clips = job.get("clip_scores") or []
         if clips:
             lines.append("  per clip: " + ", ".join(f"{s:.2f}" for s in clips))
@@ -37,10 +39,11 @@ def describe_job(job: dict, label: str | None = None) -> str:
     window = job.get("window")
     if window:
         lines.append(f"  window: {describe_window(window)}")
-    if job.get("entries"):
-        lines.append(f"  entries found: {describe_entries(job['entries'])}")
     elif job.get("entry_s") is not None:
         lines.append(f"  entry: {job['entry_s']:g} s (the window ends there)")
+    if job.get("entries"):
+        rescore = f"divescore rescore {job.get('job_id')} --entry SECONDS"
+        lines.append(f"  entries found: {describe_entries(job['entries'])} (score another: `{rescore}`)")
     model = job.get("model")
     if model:
         lines.append(f"  model: {model.get('name', '?')} (weights: {model.get('weights', '?')})")
@@ -51,8 +54,8 @@ def describe_job(job: dict, label: str | None = None) -> str:
 
 
 WHOLE_BECAUSE = {
-    "no_dive_found": "no entry found with confidence",
-    "too_short": "the video is no longer than the window (4.08 s), about one dive; no entry was looked for",
+    NO_DIVE_FOUND: NOTES[NO_DIVE_FOUND],
+    TOO_SHORT: "the video is no longer than the 4.08 s window, about one dive; no entry was looked for",
 }
 
 

@@ -7,10 +7,12 @@
 import { ApiError, Stopped, createApi } from "./api.js";
 import { clipChart } from "./chart.js";
 import { checkFile, formatBytes, formatDuration, formatPercent, quote, typeNames, visibleName } from "./format.js";
+import { drawEntryMarks, entriesOf } from "./entry-marks.js";
 import { createRateMeter } from "./meter.js";
 import { rank, toCsv } from "./ranking.js";
 import { dropFile, dropStaleFiles, forgetJob, getJob, keepFile, keptFile, recentJobs, rememberJob } from "./store.js";
 import { UploadCancelled, UploadExpired, startUpload } from "./upload.js";
+import { TOO_SHORT, noDiveFound, windowNote } from "./window-reason.js";
 
 const $ = (id) => document.getElementById(id);
 const PANELS = ["pick", "needs-file", "uploading", "scoring", "result", "failure", "batch"];
@@ -41,6 +43,9 @@ class Item {
     this.file = file;
     this.video = file; // the video to show beside the result (the file is dropped once uploaded)
     this.before = entry?.before ?? null; // {score, entry_s, window_how}: what a rescore replaces
+    // {entries, video_s}: every entry the search found in this video, kept from the job that
+    // searched (a rescore at a given entry searches nothing)
+    this.found = entry?.found ?? null;
     this.jobId = jobId;
     this.name = file?.name ?? entry?.filename ?? jobId;
     this.size = file?.size ?? entry?.size ?? 0;
@@ -70,6 +75,8 @@ class Item {
     if (job.status === "processing" && typeof job.progress === "number") {
       this.progressStart ??= [performance.now(), job.progress];
     }
+    const entries = entriesOf(job);
+    if (entries.length && job.window) this.found = { entries, video_s: job.window.video_s };
     rememberJob(this.jobId, {
       filename: job.filename, size: job.size, status: job.status, score: job.score ?? null,
       error_code: job.error?.code ?? null, expires_at: job.expires_at, ...entryOf(job),
@@ -103,8 +110,10 @@ function describe(item) {
       return { label: item.message, fraction: null, note: "" };
     case "canceled":
       return { label: item.message || "Canceled.", fraction: 0, note: "" };
-    case "succeeded":
-      return { label: `Score ${job.score.toFixed(2)}`, fraction: 1, note: "" };
+    case "succeeded": {
+      const note = windowNote(job);
+      return { label: `Score ${job.score.toFixed(2)}${note ? ` · ${note}` : ""}`, fraction: 1, note: "" };
+    }
     default:
       break;
   }
@@ -219,6 +228,7 @@ function renderSingle(item) {
     else bar.value = fraction;
     $("stage-text").textContent = item.problem ? "The scoring service did not answer; trying again…" : label;
     showBefore("scoring-before", item);
+    showFoundWhileScoring(item);
     $("scoring-note").textContent = note;
     $("scoring-note").hidden = !note;
     if (document.body.dataset.state !== "scoring") show("scoring");
@@ -254,6 +264,10 @@ function showResult(item) {
   const job = item.job;
   $("result-name").textContent = visibleName(item.name);
   $("score").textContent = job.score.toFixed(2);
+  const noDive = noDiveFound(job);
+  $("score").toggleAttribute("data-not-a-dive", noDive);
+  $("no-dive").hidden = !noDive;
+  $("no-dive-note").hidden = !noDive;
 
   const model = job.model ?? {};
   $("model-line").textContent = `Model: ${model.name ?? "unknown"}${model.weights ? `, weights ${model.weights}` : ""}.`;
@@ -278,7 +292,7 @@ function showResult(item) {
   show("result");
   const note = model.calibrated === false ? " The model's weights are untrained, so this is not a real judgement and has no scale."
     : model.calibrated === true ? " On MTL-AQA's scale, judged scores run from 0 to about 104.5." : "";
-  announce(`Score ${job.score.toFixed(2)}.${note}`);
+  announce(`${noDive ? "No dive found in this video. " : ""}Score ${job.score.toFixed(2)}.${note}`);
 }
 
 // -- the window: what was scored, and "score the dive entering here" ------------------------
@@ -297,22 +311,26 @@ function windowFacts(job) {
   const length = w.end_s - w.start_s;
   const start = Math.min(Math.max(0, w.start_s), video);
   const end = Math.min(Math.max(start, w.end_s), video);
-  let entry = null;
-  if (w.how === "given") entry = Number.isFinite(job.entry_s) ? job.entry_s : null;
-  else if (w.how === "detected") entry = w.end_s;
+  let entry = Number.isFinite(w.entry_s) ? w.entry_s : null;
+  if (entry === null && w.how === "given") entry = Number.isFinite(job.entry_s) ? job.entry_s : null;
+  else if (entry === null && w.how === "detected") entry = w.end_s;
   if (entry !== null) entry = Math.min(Math.max(0, entry), video);
   const shifted = typeof w.shifted === "boolean" ? w.shifted
     : w.how !== "whole" && entry !== null && start <= 0.0005 && w.end_s - entry > 0.005;
   return { how: w.how, video, length, start, end, entry, shifted, short: w.end_s - video > 0.005,
-    confidence: w.confidence };
+    confidence: w.confidence, reason: w.reason };
 }
 
 function windowText(f) {
   const scored = `${f.start.toFixed(2)}–${f.end.toFixed(2)} s`;
   const whose = f.how === "given" ? "your entry" : "the entry found";
+  if (f.how === "whole" && f.reason === TOO_SHORT) {
+    return `The video (${seconds(f.video)}) is no longer than the model's 4.08\u00a0s window: the whole video was `
+      + "scored, as one dive.";
+  }
   if (f.how === "whole") {
-    return "No entry into the water was found: the model scored six clips spread over the whole video "
-      + `(0.00–${f.video.toFixed(2)}\u00a0s). Give the entry below to score the seconds before it.`;
+    return "No dive found in this video: no entry into the water was found, so the model scored six clips spread "
+      + `over the whole video (0.00–${f.video.toFixed(2)}\u00a0s). Give the entry below to score the seconds before it.`;
   }
   if (f.shifted && f.entry !== null) {
     const early = Math.max(0, f.length - f.entry);
@@ -413,6 +431,7 @@ function showWindow(item) {
   bar.style.width = `${Math.min(100 - left, Math.max(0.5, (100 * (facts.end - facts.start)) / facts.video))}%`;
   bar.dataset.how = w.how;
   placeMarker("timeline-entry", facts.entry ?? NaN);
+  showFound(item);
   drawAxis(facts.video);
   const input = $("entry-input");
   input.max = String(facts.video);
@@ -465,17 +484,18 @@ function typedEntry() {
   if (!video.hidden && video.readyState >= 1) video.currentTime = Math.min(Math.max(t, 0), facts.video);
 }
 
-// "entry 2.98 s", "entry found", "whole video": which entry a job used.
-function entryLabel({ entry_s: entry, window_how: how, window_end_s: end }) {
+// "entry 2.98 s", "entry found", "no dive found", "whole video": which entry a job used.
+function entryLabel({ entry_s: entry, window_how: how, window_end_s: end, window_reason: reason }) {
   if (Number.isFinite(entry)) return `entry ${entry.toFixed(2)} s`;
   if (how === "detected") return Number.isFinite(end) ? `entry found at ${end.toFixed(2)} s` : "entry found";
-  if (how === "whole") return "whole video";
+  if (how === "whole") return windowNote({ status: "succeeded", window: { reason } }) || "whole video";
   if (how === "given" && Number.isFinite(end)) return `entry ${end.toFixed(2)} s`;
   return "";
 }
 
 function entryOf(job) {
-  return { entry_s: job?.entry_s ?? null, window_how: job?.window?.how ?? null, window_end_s: job?.window?.end_s ?? null };
+  return { entry_s: job?.entry_s ?? null, window_how: job?.window?.how ?? null, window_end_s: job?.window?.end_s ?? null,
+    window_reason: job?.window?.reason ?? null };
 }
 
 function beforeText(before) {
@@ -490,18 +510,41 @@ function showBefore(id, item) {
   $(id).hidden = !text;
 }
 
-// A new job from the same upload, followed like any other (in the address, among the recent).
-async function rescoreFromHere(event) {
+// The entries found in the shown video, over its timeline; one click scores one of them.
+function showFound(item) {
+  const entries = item.found?.entries ?? [];
+  drawEntryMarks($("entry-marks"), entries, facts.video, {
+    scoredAt: facts.entry,
+    onPick: (entry) => rescoreAt(entry.entry_s),
+  });
+  $("found-key").hidden = entries.length === 0;
+}
+
+// While a rescore runs, the entries of its video stay in sight, the one being scored marked.
+function showFoundWhileScoring(item) {
+  const entries = item.found?.entries ?? [];
+  $("scoring-entries").hidden = entries.length === 0 || !Number.isFinite(item.found.video_s);
+  if ($("scoring-entries").hidden) return;
+  const scoredAt = getJob(item.jobId)?.entry_s;
+  drawEntryMarks($("scoring-entry-marks"), entries, item.found.video_s, { scoredAt });
+}
+
+function rescoreFromHere(event) {
   event.preventDefault();
+  rescoreAt(Number($("entry-input").value));
+}
+
+// A new job from the same upload, followed like any other (in the address, among the recent).
+async function rescoreAt(entry) {
   if (!shown?.jobId || items.some((i) => !i.final)) return;
-  const entry = Number($("entry-input").value);
   if (!Number.isFinite(entry) || entry < 0) return;
   try {
     const again = await api.rescore(shown.jobId, entry);
     // The score it replaces stays beside the new one, while it runs and after (and after a reload).
     const before = { score: shown.job.score, ...entryOf(shown.job) };
-    rememberJob(again.job_id, { filename: shown.name, size: shown.size, before, entry_s: entry });
-    const item = new Item({ jobId: again.job_id, entry: { filename: shown.name, size: shown.size, before } });
+    const found = shown.found;
+    rememberJob(again.job_id, { filename: shown.name, size: shown.size, before, entry_s: entry, found });
+    const item = new Item({ jobId: again.job_id, entry: { filename: shown.name, size: shown.size, before, found } });
     item.video = shown.video; // shown, never uploaded again
     start([item], { several: false });
   } catch (error) {
@@ -603,6 +646,11 @@ function renderRanking() {
     const score = document.createElement("td");
     score.className = "figures";
     score.textContent = row.score === null ? row.status : row.score.toFixed(2);
+    if (row.note) {
+      const note = element("span", "ranking__note");
+      note.textContent = row.note;
+      score.append(note);
+    }
     tr.append(place, video, score);
     return tr;
   }));

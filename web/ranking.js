@@ -1,8 +1,10 @@
 // The competition view: videos ranked by score, and the same as CSV. The command line writes
 // the same columns and numbers (client/ranking.py).
 
+import { noDiveFound, windowNote } from "./window-reason.js";
+
 export const CSV_COLUMNS = [
-  "rank", "file", "score", "status", "job_id", "error_code", "error_message", "model", "calibrated", "window",
+  "rank", "file", "score", "status", "job_id", "error_code", "error_message", "model", "calibrated", "window", "note",
 ];
 
 // "name, weights, dtype" of the model that scored (scores compare when these match).
@@ -15,10 +17,12 @@ function windowCell(w) {
   return w ? `${w.how ?? ""} ${String(w.start_s)}-${String(w.end_s)}` : "";
 }
 
-// [{file, job}] → rows ranked by score, highest first; equal scores share a rank (1, 2, 2, 4);
-// videos without a score follow in the order given, with rank null.
+// [{file, job}] → rows ranked by score, highest first; equal scores share a rank (1, 2, 2, 4).
+// Videos in which no dive was found follow unranked (their number is not a dive's score), then
+// videos without a score, each in the order given, with rank null.
 export function rank(entries) {
-  const scored = [];
+  const dives = [];
+  const noDive = [];
   const unscored = [];
   for (const { file, job } of entries) {
     const row = {
@@ -31,16 +35,17 @@ export function rank(entries) {
       model: modelCell(job.model),
       calibrated: typeof job.model?.calibrated === "boolean" ? String(job.model.calibrated) : "",
       window: windowCell(job.window),
+      note: windowNote(job),
     };
-    (row.score === null ? unscored : scored).push(row);
+    (row.score === null ? unscored : noDiveFound(job) ? noDive : dives).push(row);
   }
-  scored.sort((a, b) => b.score - a.score);
+  dives.sort((a, b) => b.score - a.score);
   let place = 0;
-  scored.forEach((row, index) => {
-    if (index === 0 || row.score !== scored[index - 1].score) place = index + 1;
+  dives.forEach((row, index) => {
+    if (index === 0 || row.score !== dives[index - 1].score) place = index + 1;
     row.rank = place;
   });
-  return [...scored, ...unscored.map((row) => ({ ...row, rank: null }))];
+  return [...dives, ...[...noDive, ...unscored].map((row) => ({ ...row, rank: null }))];
 }
 
 // Quoted when it holds a quote, a line break, or either separator spreadsheets use (",", ";").

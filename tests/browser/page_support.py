@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 SCORE_TIMEOUT_MS = 300_000  # a cold function runtime loads the model first
@@ -30,6 +31,27 @@ def drop_many(page, files: list[tuple[Path, str]], names: list[str] | None = Non
     )
     page.dispatch_event("#drop-zone", "dragenter", {"dataTransfer": transfer})
     page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+
+
+def score_dropped(page, path) -> str:
+    """Drop the video at ``path`` on the page and wait for its score; the job's id."""
+    with page.expect_response(is_job_creation) as created:
+        drop(page, path, "video/mp4")
+    page.wait_for_selector("#result:not([hidden])", timeout=SCORE_TIMEOUT_MS)
+    return created.value.json()["job_id"]
+
+
+def rescore_by(page, job_id: str, act) -> tuple[str, list]:
+    """Score the shown job's video again by ``act()`` (a click) and wait for the new score, over
+    the entry given: the new job's id, and the uploads the page sent meanwhile (none expected)."""
+    uploads = []
+    page.on("request", lambda r: uploads.append(r) if r.method == "POST" and "/v1/jobs" not in r.url else None)
+    with page.expect_response(lambda r: r.url.endswith(f"/v1/jobs/{job_id}/rescore")) as rescored:
+        act()
+    page.wait_for_function("() => !document.getElementById('result').hidden && "
+                           "document.getElementById('window-text').textContent.includes('you gave')",
+                           timeout=SCORE_TIMEOUT_MS)
+    return rescored.value.json()["job_id"], uploads
 
 
 def throttle_uploads(page, bytes_per_second: int) -> None:
@@ -66,3 +88,22 @@ def part_number(url: str) -> int | None:
     if "partNumber=" not in url:
         return None
     return int(url.split("partNumber=")[1].split("&")[0])
+
+
+def serve_json(route, answer: dict, status: int = 200) -> None:
+    """Answer a request to the APIs with ``answer``, as the APIs answer the page's origin."""
+    route.fulfill(status=status, body=json.dumps(answer), headers={
+        "Content-Type": "application/json", "Access-Control-Allow-Origin": "*"})
+
+
+def open_served_job(open_page, stack, job_id: str, answer: dict, before=None):
+    """The page at ?job=``job_id``, the score API answering ``answer`` for it: the page's view of
+    an exact job, nothing scored. ``before(page)`` routes more, if needed."""
+    def routes(page):
+        page.route(f"{stack.score_url}/v1/jobs/{job_id}*", lambda r: serve_json(r, answer))
+        if before:
+            before(page)
+
+    page = open_page(f"{stack.web_url}/?job={job_id}", before=routes)
+    page.wait_for_selector("#result:not([hidden])")
+    return page

@@ -10,7 +10,14 @@ import time
 
 import pytest
 
-from tests.browser.page_support import SCORE_TIMEOUT_MS, api_requests, drop, is_job_creation, throttle_uploads
+from tests.browser.page_support import (
+    SCORE_TIMEOUT_MS,
+    api_requests,
+    drop,
+    is_job_creation,
+    score_dropped,
+    throttle_uploads,
+)
 from tests.support.chromium import PHONE
 from tests.support.helpers import wait_until
 from tests.support.videos import files_to_submit, make_sparse
@@ -28,11 +35,7 @@ def videos(tmp_path_factory, stack):
 
 
 def test_a_small_video_dropped_on_the_page_ends_showing_its_score(page, stack, videos, screenshot):
-    with page.expect_response(is_job_creation) as created:
-        drop(page, videos["small"], "video/mp4")
-    job_id = created.value.json()["job_id"]
-
-    page.wait_for_selector("#result:not([hidden])", timeout=SCORE_TIMEOUT_MS)
+    job_id = score_dropped(page, videos["small"])
 
     job = stack.store.get(job_id)
     assert job["status"] == "succeeded"

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tests.browser.page_support import open_served_job
+
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
 JOB_ID = "c0ac4" + "0" * 27
@@ -30,15 +32,7 @@ def job(**changes) -> dict:
 
 
 def open_job(open_page, stack, answer: dict):
-    """The page at ?job=JOB_ID, the score API answering ``answer`` for it."""
-    def serve(route):
-        route.fulfill(status=200, body=json.dumps(answer), headers={
-            "Content-Type": "application/json", "Access-Control-Allow-Origin": "*"})
-
-    page = open_page(f"{stack.web_url}/?job={JOB_ID}",
-                     before=lambda p: p.route(f"{stack.score_url}/v1/jobs/{JOB_ID}*", serve))
-    page.wait_for_selector("#result:not([hidden])")
-    return page
+    return open_served_job(open_page, stack, JOB_ID, answer)
 
 
 def inside(inner: dict, outer: dict, slack: float = 0.5) -> bool:

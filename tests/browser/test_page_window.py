@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import synthetic_dive
-from tests.browser.page_support import SCORE_TIMEOUT_MS, drop, is_job_creation
+from tests.browser.page_support import rescore_by, score_dropped
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -19,10 +19,7 @@ def dive(tmp_path_factory):
 
 
 def test_the_window_is_shown_and_score_from_here_rescores_without_uploading(page, stack, dive, screenshot):
-    with page.expect_response(is_job_creation) as created:
-        drop(page, dive, "video/mp4")
-    first_id = created.value.json()["job_id"]
-    page.wait_for_selector("#result:not([hidden])", timeout=SCORE_TIMEOUT_MS)
+    first_id = score_dropped(page, dive)
 
     first = stack.store.get(first_id)
     assert first["window"]["how"] == "detected"
@@ -38,14 +35,7 @@ def test_the_window_is_shown_and_score_from_here_rescores_without_uploading(page
     page.locator("#timeline").click(position={"x": box["width"] * 8.0 / SCENE.seconds, "y": box["height"] / 2})
     picked = float(page.input_value("#entry-input"))
     assert picked == pytest.approx(8.0, abs=SCENE.seconds / box["width"] * 2)
-    uploads = []
-    page.on("request", lambda r: uploads.append(r) if r.method == "POST" and "/v1/jobs" not in r.url else None)
-    with page.expect_response(lambda r: r.url.endswith(f"/v1/jobs/{first_id}/rescore")) as rescored:
-        page.click("#rescore")
-    second_id = rescored.value.json()["job_id"]
-    page.wait_for_function("() => !document.getElementById('result').hidden && "
-                           "document.getElementById('window-text').textContent.includes('you gave')",
-                           timeout=SCORE_TIMEOUT_MS)
+    second_id, uploads = rescore_by(page, first_id, lambda: page.click("#rescore"))
 
     # THEN a new job scored the window ending there, from the same upload
     second = stack.store.get(second_id)

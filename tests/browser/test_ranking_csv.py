@@ -68,3 +68,15 @@ def test_the_csv_says_which_model_scored_and_over_which_window(page):
     assert (rows["a"]["model"], rows["a"]["calibrated"], rows["a"]["window"]) == (
         "C3D-AVG (MTL-AQA), untrained-seed0, float32", "false", "given 15.92-20")
     assert (rows["f"]["model"], rows["f"]["calibrated"], rows["f"]["window"]) == ("", "", "")
+
+
+def test_a_video_with_no_dive_follows_every_dive_unranked_and_the_csv_says_so(page):
+    no_dive = {"how": "whole", "start_s": 0, "end_s": 16, "video_s": 16, "reason": "no_dive_found"}
+    text = page.evaluate(CSV_OF, [
+        {"file": "still.mp4", "job": {"job_id": "n", "status": "succeeded", "score": 99.5, "window": no_dive}},
+        {"file": "f.mp4", "job": {"job_id": "f", "status": "failed", "error": {"code": "x", "message": "y"}}},
+        {"file": "dive.mp4", "job": {"job_id": "d", "status": "succeeded", "score": 40}},
+    ])
+    rows = [(row["rank"], row["file"], row["score"], row["note"]) for row in csv.DictReader(io.StringIO(text))]
+    assert rows == [("1", "dive.mp4", "40", ""), ("", "still.mp4", "99.5", "no dive found in this video"),
+                    ("", "f.mp4", "", "")]

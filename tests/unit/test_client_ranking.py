@@ -93,3 +93,31 @@ def test_the_command_lines_csv_has_the_pages_columns():
     page = (ROOT / "web" / "ranking.js").read_text()
     declared = re.search(r"export const CSV_COLUMNS = \[([^\]]*)\]", page).group(1)
     assert tuple(re.findall(r'"([^"]+)"', declared)) == CSV_COLUMNS
+
+
+def no_dive(job_id: str, score: float) -> dict:
+    return {**scored(job_id, score), "window": {"how": "whole", "start_s": 0.0, "end_s": 10.0, "video_s": 10.0,
+                                                "reason": "no_dive_found"}}
+
+
+def test_a_video_with_no_dive_follows_every_dive_unranked_and_says_so():
+    # GIVEN a video in which no dive was found, scoring higher than both dives, and a failed one
+    failed = {"job_id": "f", "status": "failed", "error": {"code": "not_a_video", "message": "Not a video."}}
+    short = {**scored("s", 20.0), "window": {"how": "whole", "start_s": 0.0, "end_s": 3.2, "video_s": 3.2,
+                                             "reason": "too_short"}}
+    rows = rank([("f.mp4", failed), ("still.mp4", no_dive("n", 99.0)), ("a.mp4", scored("a", 50.0)),
+                 ("short.mp4", short)])
+
+    # THEN the dives are ranked (the short video is one), the no-dive video follows without a rank
+    assert [(r.rank, r.file, r.note) for r in rows] == [
+        (1, "a.mp4", ""), (2, "short.mp4", "whole video scored (shorter than the window)"),
+        (None, "still.mp4", "no dive found in this video"), (None, "f.mp4", ""),
+    ]
+    table = format_table(rows).splitlines()
+    assert table[3].split() == ["-", "99.00", "still.mp4", "no", "dive", "found", "in", "this", "video"]
+    out = io.StringIO()
+    write_csv(rows, out)
+    csv_rows = {row["file"]: row for row in csv.DictReader(io.StringIO(out.getvalue()))}
+    assert (csv_rows["still.mp4"]["rank"], csv_rows["still.mp4"]["score"], csv_rows["still.mp4"]["note"]) == (
+        "", "99", "no dive found in this video")
+    assert list(csv_rows) == ["a.mp4", "short.mp4", "still.mp4", "f.mp4"]
