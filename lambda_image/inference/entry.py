@@ -32,7 +32,9 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
     size = detect.small_size(info.width, info.height)
     small: dict[int, np.ndarray] = {}
     entries = []
-    for candidate in reversed(found):
+    # In time order, so the object is read forwards, but the strongest last.
+    strongest = found[:1]
+    for candidate in sorted(found[1:], key=lambda c: c.time_s) + strongest:
         run = detect.run_around(candidate, info.fps, info.frames)
         for frame in frames.read(runs_of(i for i in run if i not in small), gray_size=size,
                                  keep_bytes=KEPT_FRAME_BYTES):
