@@ -14,7 +14,7 @@ COMMANDS = {
     "status": ("client.status", "show one job"),
     "rescore": ("client.rescore", "score a job's video again, over the window ending at --entry"),
     "cancel": ("client.cancel", "cancel a job"),
-    "predict": ("inference.predict", "score a local video file, no AWS involved"),
+    "predict": ("client.predict", "score a local video file, no AWS involved"),
     "bootstrap": ("client.bootstrap_command", "create the stack's AWS resources (idempotent)"),
     "settings": ("client.settings_command", "list every setting, its variable and default"),
 }

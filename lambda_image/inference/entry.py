@@ -22,8 +22,8 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
     :func:`detect.distinct`); none when nothing in the video looks like one. The coarse pass
     reads packet sizes (from the container's index when it has one); ``frames`` then decodes
     the short run around each candidate as small grayscale frames, each from the keyframe
-    before it (frames two runs share are decoded once). The strongest candidate's run is
-    decoded last: its frames are the ones kept for the window (up to ``KEPT_FRAME_BYTES``),
+    before it (frames two runs share are decoded once), in time order, but the strongest
+    candidate's run last: its frames are the ones kept for the window (up to ``KEPT_FRAME_BYTES``),
     as the strongest is the likeliest entry to be scored. ``on_frame()`` is called after each
     frame (the worker's cancel check: it may raise to stop the search)."""
     info = frames.info

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from client.report import WHOLE_BECAUSE, describe_entries
 from divescore.settings import MODEL_DTYPES, load_or_exit
 
 
@@ -120,7 +121,6 @@ def check_entry_fits(video: Path, entry_s: float, limits) -> None:
 
 
 def describe_window(window: dict) -> str:
-    from client.report import WHOLE_BECAUSE  # predict runs from the client's command line
 
     if window["how"] == "whole":
         return f"whole video ({WHOLE_BECAUSE[window['reason']]}): clips spread evenly"
@@ -131,7 +131,6 @@ def describe_window(window: dict) -> str:
 
 
 def report(result, model: dict, description: str) -> str:
-    from client.report import describe_entries
 
     video = result.video
     starts = ", ".join(str(result.frames[i]) for i in range(0, len(result.frames), 16))
