@@ -40,14 +40,15 @@ from devstack.run import HANDLER
 RIE = "/usr/local/bin/aws-lambda-rie"  # where the Lambda base images (and the stand-in) keep it
 HOST_ONLY_SETTINGS = ("DIVESCORE_CACHE_DIR", "DIVESCORE_CREDENTIALS_DIR")  # the image has its own
 
-IMAGE_SIZE = Spec("image_size", "function image as built: size", "MB")
-IMAGE_READY = Spec("image_ready", "function image: container start → ready for the first event", "s")
-IMAGE_FIRST_JOB = Spec("image_first_job", "function image: first job (the cold start's clip)", "s")
-BEST_MEMORY = Spec("lambda_memory_cost_minimising", "Lambda memory setting that minimises a job's cost", "MB")
+IMAGE_SIZE = Spec("image_size", "function image as built: size", "MB", headline=True)
+IMAGE_READY = Spec("image_ready", "function image: container start → ready for the first event", "s", headline=True)
+IMAGE_FIRST_JOB = Spec("image_first_job", "function image: first job (the cold start's clip)", "s", headline=True)
+BEST_MEMORY = Spec("lambda_memory_cost_minimising", "Lambda memory setting that minimises a job's cost", "MB",
+                   headline=True)
 BEST_DURATION = Spec("lambda_job_at_best_memory", "warm job at that setting's CPU share", "s")
 COST_X86 = Spec("cost_1000_videos_x86", "1,000 videos on Lambda x86_64: function + S3, SQS, DynamoDB requests",
-                "USD")
-COST_ARM = Spec("cost_1000_videos_arm64", "1,000 videos on Lambda arm64", "USD")
+                "USD", headline=True)
+COST_ARM = Spec("cost_1000_videos_arm64", "1,000 videos on Lambda arm64", "USD", headline=True)
 REQUESTS = {service: Spec(f"requests_per_job_{service}", f"{name} requests per job", "requests")
             for service, name in (("s3", "S3"), ("sqs", "SQS"), ("dynamodb", "DynamoDB"))}
 SPECS = (IMAGE_SIZE, IMAGE_READY, IMAGE_FIRST_JOB, BEST_MEMORY, BEST_DURATION, COST_X86, COST_ARM,

@@ -68,3 +68,18 @@ def test_requests_are_priced_by_tier_and_by_the_item_size():
     assert cost["sqs"] == pytest.approx(3 * 0.40 / 1e6)
     assert cost["dynamodb"] == pytest.approx(4 * 2 * 0.625 / 1e6 + 5 * 1 * 0.125 / 1e6)
     assert prices.dynamodb_units("TransactWriteItems", 100) == 2
+
+
+def test_the_readme_shows_rows_with_a_target_and_headlines_only():
+    from bench import report
+
+    rows = [report.Spec("a", "with a target", "s", report.at_most(1.0)).of(0.5),
+            report.Spec("b", "a headline", "USD", headline=True).of(0.15),
+            report.Spec("c", "a supporting figure", "s").of(2.0)]
+    results = {"mode": "full", "started_at": "2026-12-06T12:00:00+00:00",
+               "machine": {"cpu": "x", "cores": 2, "torch_cpu_capability": "AVX2", "bf16": False, "memory_gib": 1,
+                           "torch": "t"},
+               "metrics": [m.as_dict() for m in rows]}
+    section = report.readme_section(results)
+    assert "| with a target |" in section and "| a headline | 0.150 | USD |  | – |" in section
+    assert "a supporting figure" not in section
