@@ -99,7 +99,7 @@ class Settings:
     # timeout is 6x the function timeout, as AWS advises for an SQS event source mapping; it
     # only bounds a runtime that died (a failed attempt sets its own, short, retry delay).
     function_timeout_seconds: int = _setting(90, "inference function timeout", min=1, max=900)
-    function_memory_mb: int = _setting(2048, "inference function memory", min=128, max=10240)
+    function_memory_mb: int = _setting(3008, "inference function memory", min=128, max=10240)
     visibility_timeout_seconds: int = _setting(
         540, "jobs queue visibility timeout; must exceed the function timeout (AWS advises 6x)", min=1
     )
