@@ -12,7 +12,7 @@ is a usable URL for whoever reads the log until it expires, so it is replaced th
 ``--quiet``: no line per request and no development-server banner (``make run`` by default).
 Otherwise each request also gets a line naming its service, action and access key
 (:func:`request_line`), which Werkzeug's line cannot tell apart (SQS and DynamoDB both
-``POST /``): ``bench/requests.py`` counts one job's requests from them.
+``POST /``): ``bench/job_requests.py`` counts one job's requests from them.
 """
 
 from __future__ import annotations
