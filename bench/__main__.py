@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="SECTION",
         help="run only this section (model, function, window, footage, upload, event-latency, result-latency, "
-        "throughput); repeatable",
+        "throughput, image); repeatable",
     )
     args = parser.parse_args(argv)
     from bench import runner

@@ -76,7 +76,7 @@ PHONE_BYTES = Spec(
 )
 # Its target is the ratio row's (import torch + 0.5 s), not a fixed time: import torch
 # alone takes 1.3-2.1 s on the machines here.
-COLD_READY = Spec("cold_start_ready", "cold start: process start → ready for the first event", "s")
+COLD_READY = Spec("cold_start_ready", "cold start: process start → ready for the first event", "s", headline=True)
 COLD_VS_TORCH = Spec(
     "cold_start_vs_import_torch", "cold start: ready / a fresh python's import torch (target: + 0.5 s)", "ratio"
 )
@@ -141,20 +141,18 @@ def peak_rss_mib(runtime_pid: int) -> float:
     return max(peaks)
 
 
-class FunctionRuntime:
-    """A fresh runtime, and jobs put straight into its table and bucket."""
+class FunctionJobs:
+    """Jobs put straight into the stack's table and bucket, scored by invoking the function at
+    ``invoke_url`` (a native runtime's or a container's emulator)."""
 
-    def __init__(self, bs, timeout_seconds: int):
+    def __init__(self, bs, invoke_url: str, timeout: float):
         self.bs = bs
-        self.started = time.monotonic()
-        # The environment the native stack gives its one runtime (torch threads included).
-        env = {**bs.env, "OMP_NUM_THREADS": function_env(bs.settings, {})["OMP_NUM_THREADS"]}
-        self.runtime = Runtime(HANDLER, FUNCTION_ROOT, env, timeout_seconds=timeout_seconds)
-        self.timeout = timeout_seconds + 30
+        self.invoke_url = invoke_url
+        self.timeout = timeout
         self.http = requests.Session()
 
     def invoke(self, event: dict) -> dict:
-        response = self.http.post(self.runtime.invoke_url, json=event, timeout=self.timeout)
+        response = self.http.post(self.invoke_url, json=event, timeout=self.timeout)
         body = response.json()
         if response.status_code != 200 or "errorType" in body:
             raise RuntimeError(f"the function failed: {json.dumps(body)[:300]}")
@@ -179,6 +177,18 @@ class FunctionRuntime:
             raise RuntimeError(f"job for {path.name} ended {job['status']}: {job.get('error')}")
         self.bs.s3.delete_object(Bucket=settings.bucket, Key=key)
         return seconds, job
+
+
+
+class FunctionRuntime(FunctionJobs):
+    """A fresh native runtime (RIE + awslambdaric), as the native stack runs its one."""
+
+    def __init__(self, bs, timeout_seconds: int):
+        self.started = time.monotonic()
+        # The environment the native stack gives its one runtime (torch threads included).
+        env = {**bs.env, "OMP_NUM_THREADS": function_env(bs.settings, {})["OMP_NUM_THREADS"]}
+        self.runtime = Runtime(HANDLER, FUNCTION_ROOT, env, timeout_seconds=timeout_seconds)
+        super().__init__(bs, self.runtime.invoke_url, timeout_seconds + 30)
 
     def stop(self) -> None:
         self.runtime.stop()
@@ -361,6 +371,7 @@ def measure(ctx) -> Iterator[Metric]:
         suggestion = lambda_memory_mb(peak)
         in_template = template_memory_mb()
         figures.update(peak_rss_mib=peak, lambda_memory_mb=suggestion, template_memory_mb=in_template)
+        ctx.facts["lambda_memory_mb"] = suggestion  # the image section's floor for the memory settings
         yield PEAK_RSS.of(peak, f"VmHWM of the runtime process after the {big_mb:.0f} MB file (and the clips)")
         yield LAMBDA_MEMORY.of(suggestion, f"template.yaml FunctionMemoryMB default: {in_template}")
     finally:

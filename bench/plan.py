@@ -35,6 +35,9 @@ class Plan:
     throughput_jobs: int = 20
     throughput_runtimes: tuple[int, ...] = (1, 2, 4)
     throughput_clip_seconds: float = 4.0  # 100 frames: about one dive, six distinct clips
+    # 9. the function image: Lambda memory settings run with their CPU share (1,769 MB: one vCPU)
+    image_memory_mb: tuple[int, ...] = (1769, 2048, 3008, 3538)
+    image_warm_jobs: int = 2
 
 
 FULL = Plan(quick=False)
@@ -58,4 +61,6 @@ QUICK = Plan(
     throughput_jobs=3,
     throughput_runtimes=(1, 2),
     throughput_clip_seconds=0.64,  # 16 frames: one clip, computed once
+    image_memory_mb=(1769, 3538),
+    image_warm_jobs=1,
 )

@@ -59,6 +59,7 @@ class Metric:
     note: str = ""
     state: State = State.MEASURED
     busy: bool = False  # measured while other processes kept the machine busy: not a clean figure
+    headline: bool = False  # in the README's table although it has no target
 
     @property
     def met(self) -> bool | None:
@@ -83,6 +84,7 @@ class Metric:
             "note": self.note,
             "state": self.state.value,
             "busy": self.busy,
+            "headline": self.headline,
         }
 
 
@@ -95,15 +97,16 @@ class Spec:
     name: str
     unit: str
     target: Target | None = None
+    headline: bool = False
 
     def of(self, value: float, note: str = "") -> Metric:
-        return Metric(self.key, self.name, float(value), self.unit, self.target, note)
+        return Metric(self.key, self.name, float(value), self.unit, self.target, note, headline=self.headline)
 
     def skipped(self, why: str) -> Metric:
-        return Metric(self.key, self.name, None, self.unit, self.target, why, State.SKIPPED)
+        return Metric(self.key, self.name, None, self.unit, self.target, why, State.SKIPPED, headline=self.headline)
 
     def failed(self, why: str) -> Metric:
-        return Metric(self.key, self.name, None, self.unit, self.target, why, State.FAILED)
+        return Metric(self.key, self.name, None, self.unit, self.target, why, State.FAILED, headline=self.headline)
 
 
 # -- formatting ------------------------------------------------------------------------
@@ -196,8 +199,8 @@ README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def readme_section(results: dict) -> str:
-    """When and on what a run measured, and its rows that have a target (``results`` as
-    ``results.json`` holds it); every row, with its note, is in ``results.md``."""
+    """When and on what a run measured, and its rows that have a target or are headlines
+    (``results`` as ``results.json`` holds it); every row, with its note, is in ``results.md``."""
     when = results["started_at"][:16].replace("T", " ")
     lines = [
         f"{results['mode'].capitalize()} run of {when} UTC on {one_line(results['machine'])}; "
@@ -208,8 +211,8 @@ def readme_section(results: dict) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for m in results["metrics"]:
-        if m["target"]:
-            cells = (m["name"], format_value(m["value"]), m["unit"], m["target"], met_text_of(m))
+        if m["target"] or m.get("headline"):
+            cells = (m["name"], format_value(m["value"]), m["unit"], m["target"] or "", met_text_of(m))
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
 

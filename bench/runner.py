@@ -69,7 +69,7 @@ class Section:
 
 
 def sections() -> list[Section]:
-    from bench import footage, function, latency, model_speed, throughput, uploads, window
+    from bench import footage, function, image, latency, model_speed, throughput, uploads, window
 
     return [
         Section("model", model_speed.SPECS, model_speed.measure),
@@ -80,6 +80,7 @@ def sections() -> list[Section]:
         Section("event-latency", latency.EVENT_SPECS, latency.measure_event_latency),
         Section("result-latency", latency.RESULT_SPECS, latency.measure_result_latency),
         Section("throughput", throughput.SPECS, throughput.measure),
+        Section("image", image.SPECS, image.measure),
     ]
 
 

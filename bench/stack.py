@@ -34,11 +34,12 @@ CONTENT_TYPE = "video/mp4"
 DISPATCHER_LONG_POLL_S = 5
 
 
-def stack_settings(function_timeout_seconds: int) -> dict[str, str]:
+def stack_settings(function_timeout_seconds: int, verbose: bool = False) -> dict[str, str]:
     return {
         "DIVESCORE_FUNCTION_TIMEOUT_SECONDS": str(function_timeout_seconds),
         "DIVESCORE_VISIBILITY_TIMEOUT_SECONDS": str(function_timeout_seconds + 60),
         "DIVESCORE_LOG_LEVEL": "WARNING",
+        "DIVESCORE_VERBOSE": "1" if verbose else "0",  # 1: the emulator logs each request (bench.job_requests)
     }
 
 
@@ -48,8 +49,9 @@ def parse_time(iso: str) -> float:
 
 
 class BenchStack:
-    def __init__(self, runtimes: int, function_timeout_seconds: int = 600):
-        self.stack = Stack(stack_settings(function_timeout_seconds), without=("dispatcher",), runtimes=runtimes)
+    def __init__(self, runtimes: int, function_timeout_seconds: int = 600, verbose: bool = False):
+        self.stack = Stack(stack_settings(function_timeout_seconds, verbose), without=("dispatcher",),
+                           runtimes=runtimes)
         self.settings = self.stack.settings
         # The function's runtimes run with its role's key (the stack enforces IAM).
         self.env = dict(self.stack.env_as("function"))

@@ -10,6 +10,9 @@ is a usable URL for whoever reads the log until it expires, so it is replaced th
     python -m devstack.emulator -H 127.0.0.1 -p 5000 [--quiet]
 
 ``--quiet``: no line per request and no development-server banner (``make run`` by default).
+Otherwise each request also gets a line naming its service, action and access key
+(:func:`request_line`), which Werkzeug's line cannot tell apart (SQS and DynamoDB both
+``POST /``): ``bench/job_requests.py`` counts one job's requests from them.
 """
 
 from __future__ import annotations
@@ -167,6 +170,40 @@ def close_control_routes(app):
     return guarded
 
 
+REQUEST_LOG = "devstack.emulator.requests"
+REQUEST_PREFIX = "aws-request"
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/")
+_QUERY_CREDENTIAL = re.compile(r"X-Amz-Credential=([^%&/]+)(?:%2F|/)", re.IGNORECASE)
+
+
+def request_line(environ: dict) -> str:
+    """``aws-request SERVICE ACTION KEY_ID``: the service and action from the JSON protocols'
+    ``X-Amz-Target`` (DynamoDB, SQS, Secrets Manager), else the service the signature names
+    (S3 when unsigned: a pre-signed POST) and the HTTP method; the access key from the
+    signature, ``-`` for a pre-signed POST (its key is in the form)."""
+    signed = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    queried = _QUERY_CREDENTIAL.search(environ.get("QUERY_STRING", ""))
+    key_id = signed.group(1) if signed else queried.group(1) if queried else "-"
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        prefix, _, action = target.partition(".")
+        service = "dynamodb" if prefix.startswith("DynamoDB") else "sqs" if prefix == "AmazonSQS" else prefix.lower()
+    else:
+        service, action = (signed.group(2) if signed else "s3"), environ.get("REQUEST_METHOD", "")
+    return f"{REQUEST_PREFIX} {service} {action} {key_id}"
+
+
+def log_requests(app):
+    log = logging.getLogger(REQUEST_LOG)
+
+    def logged(environ, start_response):
+        if log.isEnabledFor(logging.INFO):
+            log.info(request_line(environ))
+        return app(environ, start_response)
+
+    return logged
+
+
 def page_origins() -> tuple[str, ...]:
     """The web page's origins, as the stack's settings name them (none when they cannot be read)."""
     from divescore.settings import SettingsError, load
@@ -182,6 +219,10 @@ def main(argv: list[str] | None = None) -> None:
     if "--quiet" in argv:
         argv.remove("--quiet")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    else:
+        requests_log = logging.getLogger(REQUEST_LOG)
+        requests_log.setLevel(logging.INFO)
+        requests_log.addHandler(logging.StreamHandler())
     logging.getLogger("werkzeug").addFilter(RedactSignatures())
     serialize_dynamodb_writes()
     answer_no_such_upload()
@@ -196,7 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     # (the browser uploads to S3 from there), and a page of any other origin reads nothing.
     werkzeug_app.CORS = functools.partial(werkzeug_app.CORS, origins=list(page_origins()))
     dispatcher = moto.server.DomainDispatcherApplication
-    moto.server.DomainDispatcherApplication = lambda *args, **kwargs: close_control_routes(dispatcher(*args, **kwargs))
+    moto.server.DomainDispatcherApplication = lambda *args, **kwargs: log_requests(
+        close_control_routes(dispatcher(*args, **kwargs)))
     moto.server.main(argv)
 
 

