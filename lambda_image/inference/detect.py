@@ -218,15 +218,20 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
 def _whitening(frames: np.ndarray, y: int, x: int, onset: int, end: int, before: int) -> float:
     """How much more of the 3x3 cells around cell (y, x) is among each frame's brightest
     pixels (``BRIGHTEST`` percentile) from the entry (frame ``onset + 1``) to frame ``end``
-    than in the ``before`` frames up to the entry: spray is white. Percentiles of each frame
-    of its own, so a lighting change is no whitening."""
+    than it ever was before the entry (the whitest ``before`` consecutive frames up to it),
+    less how much that share flickered from frame to frame before the entry: spray turns a
+    place white that was not white. A place that was as white earlier in the run, or whose
+    whiteness flickers (a moving pattern, sensor noise on a highlight), is no whitening.
+    Percentiles of each frame of its own, so a lighting change is no whitening."""
     place = frames[:, max(0, (y - 1) * CELL): (y + 2) * CELL, max(0, (x - 1) * CELL): (x + 2) * CELL]
     brightest = np.percentile(frames.reshape(len(frames), -1), BRIGHTEST, axis=1)
     white = (place.reshape(len(frames), -1) > brightest[:, None]).mean(axis=1)
-    after, earlier = white[onset + 1: end + 1], white[max(0, onset + 1 - before): onset + 1]
+    after, earlier = white[onset + 1: end + 1], white[: onset + 1]
     if not len(after) or not len(earlier):
         return 0.0
-    return float(after.mean() - earlier.mean())
+    whitest = np.lib.stride_tricks.sliding_window_view(earlier, min(before, len(earlier))).mean(axis=-1).max()
+    flicker = float(np.median(np.abs(np.diff(earlier)))) if len(earlier) > 1 else 0.0
+    return float(after.mean() - whitest - flicker)
 
 
 def _confidence(standout: float, share: float, whitening: float) -> float:

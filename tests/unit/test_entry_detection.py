@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bench import synthetic_dive
+from bench import videos as bench_videos
 from inference import detect, entry
 from inference.scorer import choose_window
 from inference.video import RunReader, VideoLimits
@@ -133,6 +134,24 @@ def test_the_entry_is_where_the_burst_begins_not_where_it_grows_fastest():
     # THEN the entry is the frame the place first changed, and it is sure
     assert abs(found.time_s * fps - entry_frame) <= 1, found
     assert found.confidence >= 0.9
+
+
+def test_a_noisy_moving_test_pattern_turns_no_place_white(tmp_path):
+    # GIVEN ffmpeg's testsrc2 with sensor noise, as the benchmark's large files are made, at
+    # 320x180 and a bitrate that leaves the noise flickering from frame to frame: its moving
+    # pattern is a lasting, local burst of change over places already among the frame's
+    # brightest, whose white share flickers with the noise
+    spec = bench_videos.VideoSpec("pattern", 320, 180, 12.0, bitrate="1M", noise=12, gop=25)
+    path = bench_videos.ensure(spec, tmp_path)
+    with av.open(str(path)) as container:
+        frames = [f.reformat(width=160, height=90, format="gray").to_ndarray() for f in container.decode(video=0)]
+    # WHEN the fine pass looks at every run of a search's length through it
+    length = 113  # 4.5 s at 25 fps: a run around a candidate
+    found = [detect.find_entry([i / 25 for i in range(start, start + length)], frames[start: start + length])
+             for start in range(0, len(frames) - length, 25)]
+    # THEN none is an entry to trust: the pattern's places were as white before its bursts
+    assert len(found) >= 7
+    assert all(e.confidence < detect.CONFIDENT for e in found), [(e.time_s, e.confidence, e.features) for e in found]
 
 
 def reading_recorder():
