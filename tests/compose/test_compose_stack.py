@@ -81,7 +81,7 @@ def run(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> subpr
 
 
 @pytest.fixture(scope="module")
-def engine():
+def docker_engine():
     """Docker Engine running: Debian's docker.io (and debootstrap) installed, dockerd started when needed."""
     LOG.mkdir(parents=True, exist_ok=True)
     if not (shutil.which("dockerd") and shutil.which("debootstrap")):
@@ -113,7 +113,7 @@ def project_leftovers() -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def compose_env(engine, tmp_path_factory):
+def compose_env(docker_engine, tmp_path_factory):
     override = tmp_path_factory.mktemp("compose") / "test-override.yml"
     override.write_text(OVERRIDE)
     return engine.compose_env(COMPOSE_FILE=f"{ROOT / 'docker-compose.yml'}:{override}")
