@@ -48,6 +48,7 @@ class Scene:
     cutaway_fall_s: float | None = None  # a second diver takes off here; the video cuts before the water
     seed: int = 0
     extra_entries_s: tuple[float, ...] = ()  # more dives from the same platform, entering the water then
+    follow: bool = False  # a broadcast camera: it tilts down with the diver and arrives at the water with them
 
     @property
     def entries_s(self) -> list[float]:
@@ -67,7 +68,7 @@ class Scene:
         parts = [f"{self.seconds:g}s", f"{self.fps:g}fps", f"entry{self.entry_s:g}" if self.entry_s else "nodive"]
         parts += [f"entry{t:g}" for t in self.extra_entries_s]
         parts += [p for p, on in (("shake", self.shake_px), ("walker", self.walker), ("light", self.lighting),
-                                  ("cutaway", self.cutaway_fall_s is not None)) if on]
+                                  ("cutaway", self.cutaway_fall_s is not None), ("follow", self.follow)) if on]
         return "-".join(parts) + f"-s{self.seed}"
 
 
@@ -203,7 +204,9 @@ class Renderer:
 
     def __init__(self, scene: Scene):
         self.scene = scene
-        self.g = _Geometry(*scene.size)
+        width, height = scene.size
+        # a following camera looks at part of a world three frames tall, whose lower third is water
+        self.g = _Geometry(width, height * 3 if scene.follow else height)
         self.rng = np.random.default_rng(scene.seed)
         self.background = _background(self.g, self.rng)
         self.shake = self.rng.normal(0, 1, (int(scene.seconds * 8) + 4, 2))  # 8 shake knots a second
@@ -256,7 +259,23 @@ class Renderer:
         dx, dy = self._shake_offset(t)
         if dx or dy:
             image = np.roll(image, (dy, dx), axis=(0, 1))
+        if s.follow:
+            top = self._camera_top(t)
+            image = image[top: top + s.size[1]]
         return np.clip(image, 0, 255).astype(np.uint8)
+
+    def _camera_top(self, t: float) -> int:
+        """A following camera's top row in the world: on the platform before the take-off,
+        then down with the fall, so that it looks at the water (nine tenths of the frame) from
+        the entry on."""
+        g, height = self.g, self.scene.size[1]
+        start, end = max(0.0, g.platform_y - height / 2), g.water_y - 0.1 * height
+        entry_s = self.scene.entry_s
+        if entry_s is None:
+            return round(start)
+        since = t - (entry_s - self.flight)
+        fallen = 0.0 if since <= 0 else min(1.0, -(TAKEOFF_UP_MPS * since - GRAVITY * since**2 / 2) / PLATFORM_M)
+        return round(start + (end - start) * max(0.0, fallen))
 
 
 def write(scene: Scene, path: str | Path, crf: int = 23, gop: int | None = None) -> Path:

@@ -47,6 +47,7 @@ MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surround
 CANDIDATE_GAP_S = 2.5
 BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
 AFTER_S = 2.0  # ... and this long after
+WHOLE_RUN_S = 6.0  # a video no longer than this is one run: not much longer than a candidate's
 WHITENING_FULL = 0.06  # a splash turns at least this share of its place as bright as the frame's brightest ...
 BRIGHTEST = 95  # ... percentile of pixels; below it the confidence falls in proportion
 CONFIDENT = 0.35  # below it an entry is not trusted: neither listed nor scored as detected
@@ -64,6 +65,7 @@ class Entry:
     time_s: float
     confidence: float  # 0..1
     features: dict[str, float] = dataclasses.field(default_factory=dict, compare=False)
+    cue: str = dataclasses.field(default="splash", compare=False)  # "splash", or "water" (:mod:`inference.water`)
 
     def as_dict(self) -> dict:
         """The job record's form: seconds from the video's start and confidence, 3 decimals."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from inference import detect
+from inference import detect, water
 from inference.video import RunReader, runs_of
 
 # The search keeps the frames of the last run it decodes, up to this many bytes (about 120
@@ -19,26 +19,58 @@ KEPT_FRAME_BYTES = 384 << 20
 
 def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> list[detect.Entry]:
     """Every entry the fine pass finds, whatever its confidence, in time order (one per splash:
-    :func:`detect.distinct`); none when nothing in the video looks like one. The coarse pass
-    reads packet sizes (from the container's index when it has one); ``frames`` then decodes
-    the short run around each candidate as small grayscale frames, each from the keyframe
-    before it (frames two runs share are decoded once), in time order, but the strongest
-    candidate's run last: its frames are the ones kept for the window (up to ``KEPT_FRAME_BYTES``),
-    as the strongest is the likeliest entry to be scored. ``on_frame()`` is called after each
-    frame (the worker's cancel check: it may raise to stop the search)."""
+    :func:`detect.distinct`); none when nothing in the video looks like one.
+
+    The coarse pass reads packet sizes (from the container's index when it has one);
+    ``frames`` then decodes the short run around each candidate as small grayscale and colour
+    frames, each from the keyframe before it (frames two runs share are decoded once), in time
+    order, but the strongest candidate's run last: its frames are the ones kept for the window
+    (up to ``KEPT_FRAME_BYTES``), as the strongest is the likeliest entry to be scored. A video
+    no longer than ``detect.WHOLE_RUN_S`` is one run. In a run where the camera arrives at the
+    water (:func:`water.arrival`: footage that follows the diver down) the entry is that
+    arrival, and the run is read on (``water.MORE_S``) when it ends while the water is still
+    coming in; elsewhere it is the splash :func:`detect.find_entry` finds. ``on_frame()`` is
+    called after each frame (the worker's cancel check: it may raise to stop the search)."""
     info = frames.info
-    sizes, keyframes = frames.packet_sizes()
-    found = detect.candidates(detect.activity(sizes, keyframes, info.fps), info.fps)
     size = detect.small_size(info.width, info.height)
+    thumb = water.thumb_size(info.width, info.height)
     small: dict[int, np.ndarray] = {}
+    shares: dict[int, float] = {}
+
+    def read(run: range, on: bool = False) -> None:
+        # a run read ``on`` asks again for the frames it has (the reader holds them, kept for
+        # the window), so that the frames kept are still the whole run's
+        wanted = [run] if on else runs_of(i for i in run if i not in small)
+        for frame in frames.read(wanted, gray_size=size, colour_size=thumb, keep_bytes=KEPT_FRAME_BYTES):
+            if frame.index not in small:
+                small[frame.index] = frame.image
+                shares[frame.index] = water.share(frame.colour)
+                on_frame()
+
     entries = []
+    for run in _runs(frames):
+        read(run)
+        arrived = _arrival(run, shares, info.fps)
+        if arrived is None and run.stop < info.frames and water.still_coming(
+                [i / info.fps for i in run], [shares[i] for i in run]):
+            more = range(run.start, min(info.frames, run.stop + round(water.MORE_S * info.fps)))
+            read(more, on=True)
+            arrived = _arrival(more, shares, info.fps)
+        entries.append(arrived or detect.find_entry([i / info.fps for i in run], [small[i] for i in run]))
+    return detect.distinct(water.without_flights([e for e in entries if e is not None]))
+
+
+def _arrival(run: range, shares: dict[int, float], fps: float) -> detect.Entry | None:
+    return water.arrival([i / fps for i in run], [shares[i] for i in run])
+
+
+def _runs(frames: RunReader) -> list[range]:
+    """The runs the fine pass reads: the whole of a short video, else the run around each
+    candidate of the coarse pass, in time order but the strongest last."""
+    info = frames.info
+    if info.frames <= detect.WHOLE_RUN_S * info.fps:
+        return [range(info.frames)]
+    found = detect.candidates(detect.activity(*frames.packet_sizes(), info.fps), info.fps)
     # In time order, so the object is read forwards, but the strongest last.
-    strongest = found[:1]
-    for candidate in sorted(found[1:], key=lambda c: c.time_s) + strongest:
-        run = detect.run_around(candidate, info.fps, info.frames)
-        for frame in frames.read(runs_of(i for i in run if i not in small), gray_size=size,
-                                 keep_bytes=KEPT_FRAME_BYTES):
-            small[frame.index] = frame.image
-            on_frame()
-        entries.append(detect.find_entry([i / info.fps for i in run], [small[i] for i in run]))
-    return detect.distinct(entries)
+    ordered = sorted(found[1:], key=lambda c: c.time_s) + found[:1]
+    return [detect.run_around(candidate, info.fps, info.frames) for candidate in ordered]

@@ -193,3 +193,17 @@ def test_a_rotated_phone_video_is_read_upright(tmp_path, degrees):
     for frame in frames:
         assert frame.image.shape == (height, width, 3)
         assert np.array_equal(frame.image, upright[frame.index])
+
+
+@pytest.mark.parametrize("degrees", [90, 270])
+def test_the_searchs_small_gray_and_colour_frames_are_upright_too(tmp_path, degrees):
+    path = videos.make_rotated(tmp_path / "portrait.mp4", degrees=degrees, size=(160, 96))
+    info = probe(path, LIMITS)
+    with RunReader(path, info) as reader:
+        full = [f.image for f in reader.read([range(0, 8)])]
+        small = list(reader.read([range(0, 8)], gray_size=(24, 40), colour_size=(12, 20)))
+    for frame in small:
+        assert frame.image.shape == (40, 24) and frame.colour.shape == (20, 12, 3)
+        # the same picture, the same way up, as the full-size upright frame scaled down
+        reference = cv2.resize(full[frame.index], (12, 20), interpolation=cv2.INTER_AREA).astype(int)
+        assert np.abs(frame.colour.astype(int) - reference).mean() < 12, frame.index

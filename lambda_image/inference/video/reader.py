@@ -24,6 +24,7 @@ class Frame:
     index: int  # position in a sequential decode, from 0
     seconds: float  # presentation time after the first frame's
     image: np.ndarray  # (H, W, 3) BGR uint8 upright, or (h, w) uint8 grayscale (``gray_size``)
+    colour: np.ndarray | None = None  # with ``colour_size``: (h, w, 3) BGR uint8 upright, small
 
 
 class RunReader:
@@ -82,19 +83,20 @@ class RunReader:
         return packet_sizes(self._opened(), self.info.frames)
 
     def read(self, runs: Iterable[range], *, gray_size: tuple[int, int] | None = None,
-             keep_bytes: int = 0) -> Iterator[Frame]:
+             colour_size: tuple[int, int] | None = None, keep_bytes: int = 0) -> Iterator[Frame]:
         """Each frame of ``runs`` once, in increasing index order. Frames are BGR
         ``(H, W, 3)`` uint8, turned upright when the file says it is rotated (a portrait phone
         video), as :func:`inference.preprocess.resize_frame` takes them; with ``gray_size``
         (upright width, height) they come as small grayscale images, scaled by FFmpeg straight
-        from the decoder's output (no full-size BGR copy), for the entry detector. With
-        ``keep_bytes``, the decoded frames are kept for a later read until they hold that many
-        bytes."""
+        from the decoder's output (no full-size BGR copy), for the entry detector, and with
+        ``colour_size`` each also as a small BGR image in ``colour``. With ``keep_bytes``, the
+        decoded frames are kept for a later read until they hold that many bytes."""
         wanted = merged(runs)
         kept, self.kept, self.kept_bytes = self.kept, {}, 0
         reused = {i: kept[i] for run in wanted for i in run if i in kept}
         decoding = self._decode(runs_of(i for run in wanted for i in run if i not in reused))
         image = functools.partial(_upright, rotation=self.info.rotation, gray_size=gray_size)
+        colour = functools.partial(_upright, rotation=self.info.rotation, small_size=colour_size)
         for run in wanted:
             for index in run:
                 item = reused.pop(index, None)
@@ -104,7 +106,8 @@ class RunReader:
                     self.stats.reused += 1
                 if keep_bytes:
                     self._keep(item, keep_bytes)
-                yield Frame(item.index, item.seconds, image(item.frame))
+                yield Frame(item.index, item.seconds, image(item.frame),
+                            colour(item.frame) if colour_size is not None else None)
 
     def _opened(self) -> av.container.InputContainer:
         """The container, opened if it is not yet."""
@@ -144,12 +147,17 @@ class RunReader:
         yield from _sequential(self.container, video_stream(self.container), remaining, self.info, self.stats)
 
 
-def _upright(frame: av.VideoFrame, rotation: int, gray_size: tuple[int, int] | None = None) -> np.ndarray:
-    if gray_size is None:
+def _upright(frame: av.VideoFrame, rotation: int, gray_size: tuple[int, int] | None = None,
+             small_size: tuple[int, int] | None = None) -> np.ndarray:
+    """The frame upright: full-size BGR, or scaled by FFmpeg to ``gray_size`` grayscale or
+    ``small_size`` BGR (upright width, height)."""
+    if gray_size is None and small_size is None:
         image = frame.to_ndarray(format="bgr24")
     else:
-        width, height = gray_size if rotation in (0, 180) else gray_size[::-1]
-        image = frame.reformat(width=width, height=height, format="gray", interpolation="AREA").to_ndarray()
+        size = gray_size or small_size
+        width, height = size if rotation in (0, 180) else size[::-1]
+        image = frame.reformat(width=width, height=height, format="gray" if gray_size else "bgr24",
+                               interpolation="AREA").to_ndarray()
     if rotation == 90:
         return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
     if rotation == 180:
