@@ -47,7 +47,6 @@ MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surround
 CANDIDATE_GAP_S = 2.5
 BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
 AFTER_S = 2.0  # ... and this long after
-WHOLE_RUN_S = 6.0  # a video no longer than this is one run: not much longer than a candidate's
 WHITENING_FULL = 0.06  # a splash turns at least this share of its place as bright as the frame's brightest ...
 BRIGHTEST = 95  # ... percentile of pixels; below it the confidence falls in proportion
 CONFIDENT = 0.35  # below it an entry is not trusted: neither listed nor scored as detected

@@ -15,6 +15,9 @@ from inference.video import RunReader, runs_of
 # frames of 1080p, 4.8 s at 25 fps; 30 of 4K), for the window that ends in them: they are not
 # decoded twice.
 KEPT_FRAME_BYTES = 384 << 20
+# A video this short is looked at whole for the camera's arrival at the water, as well as run by
+# run: a candidate's run is about as long, and the coarse pass may make no candidate in it.
+WHOLE_VIDEO_S = 6.0
 
 
 def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> list[detect.Entry]:
@@ -26,7 +29,7 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
     frames, each from the keyframe before it (frames two runs share are decoded once), in time
     order, but the strongest candidate's run last: its frames are the ones kept for the window
     (up to ``KEPT_FRAME_BYTES``), as the strongest is the likeliest entry to be scored. A video
-    no longer than ``detect.WHOLE_RUN_S`` is one run. In a run where the camera arrives at the
+    no longer than ``WHOLE_VIDEO_S`` is read whole first. In a run where the camera arrives at the
     water (:func:`water.arrival`: footage that follows the diver down) the entry is that
     arrival, and the run is read on (``water.MORE_S``) when it ends while the water is still
     coming in; elsewhere it is the splash :func:`detect.find_entry` finds. ``on_frame()`` is
@@ -41,6 +44,8 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
         # a run read ``on`` asks again for the frames it has (the reader holds them, kept for
         # the window), so that the frames kept are still the whole run's
         wanted = [run] if on else runs_of(i for i in run if i not in small)
+        if not wanted:  # (a read lets go of the frames kept by the one before)
+            return
         for frame in frames.read(wanted, gray_size=size, colour_size=thumb, keep_bytes=KEPT_FRAME_BYTES):
             if frame.index not in small:
                 small[frame.index] = frame.image
@@ -48,10 +53,14 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
                 on_frame()
 
     entries = []
+    whole = info.frames <= WHOLE_VIDEO_S * info.fps
+    if whole:
+        read(range(info.frames))
+        entries.append(_arrival(range(info.frames), shares, info.fps))
     for run in _runs(frames):
         read(run)
         arrived = _arrival(run, shares, info.fps)
-        if arrived is None and run.stop < info.frames and water.still_coming(
+        if arrived is None and not whole and run.stop < info.frames and water.still_coming(
                 [i / info.fps for i in run], [shares[i] for i in run]):
             more = range(run.start, min(info.frames, run.stop + round(water.MORE_S * info.fps)))
             read(more, on=True)
@@ -65,11 +74,9 @@ def _arrival(run: range, shares: dict[int, float], fps: float) -> detect.Entry |
 
 
 def _runs(frames: RunReader) -> list[range]:
-    """The runs the fine pass reads: the whole of a short video, else the run around each
-    candidate of the coarse pass, in time order but the strongest last."""
+    """The runs the fine pass reads: the run around each candidate of the coarse pass, in time
+    order but the strongest last."""
     info = frames.info
-    if info.frames <= detect.WHOLE_RUN_S * info.fps:
-        return [range(info.frames)]
     found = detect.candidates(detect.activity(*frames.packet_sizes(), info.fps), info.fps)
     # In time order, so the object is read forwards, but the strongest last.
     ordered = sorted(found[1:], key=lambda c: c.time_s) + found[:1]

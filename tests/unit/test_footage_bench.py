@@ -24,12 +24,33 @@ def generated(tmp_path_factory):
 
 def test_the_manifest_names_every_clip_by_source_and_hash():
     clips = footage.load_manifest()
-    assert len(clips) == 11 and sum(c["kind"] == "no_dive" for c in clips) == 1
+    tuned = [c for c in clips if c["set"] == "tuned"]
+    held_out = [c for c in clips if c["set"] == "held_out"]
+    assert len(tuned) == 11 and sum(c["kind"] == "no_dive" for c in tuned) == 1
+    assert len(held_out) == 5 and sum(not c["entries"] for c in held_out) == 3
     for clip in clips:
         assert clip["source"]["repo"] and clip["source"]["path"] and len(clip["source"]["commit"]) == 40
-        assert len(clip["sha256"]) == 64 and "/work" not in json.dumps(clip)
+        # a clip muxed here from a repository's frames has no fixed bytes: its frames are named instead
+        assert len(clip["sha256"] or "") == 64 or clip["source"]["frames"]["count"] == clip["frames"]
+        assert "/work" not in json.dumps(clip)
         for entry in clip["entries"]:
             assert entry["t_s"] == pytest.approx(entry["frame"] / clip["fps"])
+
+
+def test_held_out_clips_are_counted_apart_from_those_the_search_was_tuned_on(tmp_path):
+    def row(clip, kept_for, how, found, entries):
+        case = footage.Case(clip, "as_is", tmp_path / "x.mp4", "broadcast", entries, set=kept_for)
+        return footage.score(case, lambda path: {"how": how, "confidence": 0.5, "found_s": found,
+                                                  "window_end_s": found, "video_s": 8.0, "fps": 25.0, "frames": 200})
+
+    rows = [row("a", "tuned", "detected", 3.0, [3.1]), row("b", "held_out", "detected", 5.0, [3.0]),
+            row("c", "held_out", "detected", 2.0, []), row("d", "held_out", "whole", 2.0, [])]
+    totals = footage.summary(rows)
+    assert (totals["dives"], totals["found_within"], totals["no_dive_videos"]) == (1, 1, 0)
+    held = totals["held_out"]
+    assert (held["dives"], held["found_within"], held["detected_on_dives"]) == (1, 0, 1)
+    assert (held["no_dive_videos"], held["no_dive_detected"]) == (2, 1)
+    assert "Held out" in footage.markdown(rows, totals)
 
 
 def test_a_clip_is_found_by_name_or_hash_and_a_changed_one_is_left_out(generated, tmp_path):
