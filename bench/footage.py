@@ -420,7 +420,10 @@ def measure(ctx) -> Iterator[Metric]:
     totals = results["summary"]
     yield FOUND_SHARE.of(totals["found_within_share"], f"{totals['found_within']} of {totals['dives']} clips")
     held = totals["held_out"]
-    yield HELD_OUT_FOUND_SHARE.of(held["found_within_share"], f"{held['found_within']} of {held['dives']} clips")
+    if held["dives"]:
+        yield HELD_OUT_FOUND_SHARE.of(held["found_within_share"], f"{held['found_within']} of {held['dives']} clips")
+    else:
+        yield HELD_OUT_FOUND_SHARE.skipped(f"no held-out dive clip in {CLIPS.relative_to(HERE.parent)}")
     yield NO_DIVE_DETECTED.of(totals["no_dive_detected"] + held["no_dive_detected"],
                               f"of {totals['no_dive_videos'] + held['no_dive_videos']} videos, held-out ones included")
     yield TESTSRC_DETECTED.of(totals["testsrc_detected"], "20 s 320x240 at 25 fps")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import image, runner
+from bench import footage, image, runner
 from bench.machine import FLAGS_OF_INTEREST
 from tests.support.helpers import ROOT
 
@@ -22,8 +22,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 # The quick run leaves out 4 runtimes; the real footage is skipped where its clips are absent
 # (bench/footage/README.md); the image rows where no container engine can run; arm64's cost on
 # every x86_64 machine. Nothing is skipped because of the CPU.
-MAY_BE_SKIPPED = {"throughput_4_runtimes", "footage_found_share", "footage_no_dive_detected",
-                  "footage_testsrc_detected", *(spec.key for spec in image.SPECS)}
+MAY_BE_SKIPPED = {"throughput_4_runtimes", *(spec.key for spec in footage.SPECS), *(spec.key for spec in image.SPECS)}
 
 
 @pytest.fixture(scope="module")
