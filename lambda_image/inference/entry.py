@@ -1,6 +1,7 @@
 """Where the diver enters the water in a video: :mod:`inference.detect`'s two passes over
-what a job's :class:`inference.video.RunReader` reads (packet sizes, then small frames), from
-a path or a seekable file object (an S3 object read through ranged GETs)."""
+what a job's :class:`inference.video.RunReader` reads (packet sizes, then small frames), with
+:mod:`inference.water`'s cue and :mod:`inference.detect`'s splash in the second, from a path
+or a seekable file object (an S3 object read through ranged GETs)."""
 
 from __future__ import annotations
 

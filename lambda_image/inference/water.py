@@ -9,9 +9,10 @@ shows the frame filling with water, the entry is where it has filled; a run with
 fixed camera, the whole pool in view from the first frame, an underwater camera) is left to
 the splash search of :mod:`inference.detect`.
 
-Water is a pool's colour: bluer than it is red (YCrCb's Cb above Cr by ``WATER_CHROMA``),
-which white spray, skin, a grey deck, and the stands are not. Black letterbox bars are not
-counted at all. Plain functions over small colour frames, no I/O.
+Water is a pool's colour: a cyan-to-blue hue, well saturated (``WATER_HUE``,
+``WATER_SATURATION``), which white spray, skin, a grey deck and the stands are not; hue and
+saturation do not follow the light's brightness. Black letterbox bars are not counted at all.
+Plain functions over small colour frames, no I/O.
 """
 
 from __future__ import annotations
