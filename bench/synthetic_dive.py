@@ -134,9 +134,14 @@ def _body(image: np.ndarray, cx: float, cy: float, length: float, angle: float, 
         _disc(image, x, y, max(1.2, length * 0.11), (120, 160, 215))
 
 
+def _height_m(since_takeoff: float) -> float:
+    """How high above the water the diver is ``since_takeoff`` seconds after the jump."""
+    return PLATFORM_M + TAKEOFF_UP_MPS * since_takeoff - GRAVITY * since_takeoff**2 / 2
+
+
 def _diver_position(g: _Geometry, since_takeoff: float, x_start: float) -> tuple[float, float, float]:
     """(x, y of the body's centre, rotation) ``since_takeoff`` seconds after the jump."""
-    height = PLATFORM_M + TAKEOFF_UP_MPS * since_takeoff - GRAVITY * since_takeoff**2 / 2
+    height = _height_m(since_takeoff)
     x = x_start + 1.2 * g.metre * since_takeoff
     return x, g.water_y - height * g.metre - 0.9 * g.metre, since_takeoff * 2.5 * math.pi
 
@@ -274,7 +279,7 @@ class Renderer:
         if entry_s is None:
             return round(start)
         since = t - (entry_s - self.flight)
-        fallen = 0.0 if since <= 0 else min(1.0, -(TAKEOFF_UP_MPS * since - GRAVITY * since**2 / 2) / PLATFORM_M)
+        fallen = 0.0 if since <= 0 else min(1.0, 1 - _height_m(since) / PLATFORM_M)
         return round(start + (end - start) * max(0.0, fallen))
 
 
