@@ -50,7 +50,26 @@ def test_held_out_clips_are_counted_apart_from_those_the_search_was_tuned_on(tmp
     held = totals["held_out"]
     assert (held["dives"], held["found_within"], held["detected_on_dives"]) == (1, 0, 1)
     assert (held["no_dive_videos"], held["no_dive_detected"]) == (2, 1)
-    assert "Held out" in footage.markdown(rows, totals)
+    text = footage.markdown(rows, totals)
+    assert "Held out" in text and "{" not in text  # every figure filled in
+
+
+def test_the_bench_rows_count_what_the_search_finds_and_which_detected_windows_are_right(tmp_path, monkeypatch):
+    def row(clip, kept_for, how, found, entries):
+        case = footage.Case(clip, "as_is", tmp_path / "x.mp4", "broadcast", entries, set=kept_for)
+        return footage.score(case, lambda path: {"how": how, "confidence": 0.5, "trusted": True, "found_s": found,
+                                                  "window_end_s": found, "video_s": 3.0, "fps": 25.0, "frames": 75})
+
+    # a: too short to search, its entry found all the same; b: detected, right; c: detected, 2 s early
+    rows = [row("a", "tuned", "whole", 1.5, [1.6]), row("b", "tuned", "detected", 3.0, [3.1]),
+            row("c", "held_out", "detected", 1.0, [3.0])]
+    monkeypatch.setattr(footage, "locate", lambda clips, folder: ({"a": tmp_path / "x.mp4"}, {}))
+    monkeypatch.setattr(footage, "run", lambda folder, out, log: {"summary": footage.summary(rows)})
+    ctx = type("Context", (), {"log": print, "series": {}})()
+    metrics = {m.key: m for m in footage.measure(ctx)}
+    assert metrics["footage_found_share"].value == 1.0 and metrics["footage_found_share"].met
+    assert metrics["footage_held_out_found_share"].value == 0.0
+    assert metrics["footage_detected_right"].value == 0.5 and not metrics["footage_detected_right"].met
 
 
 def test_a_clip_is_found_by_name_or_hash_and_a_changed_one_is_left_out(generated, tmp_path):
