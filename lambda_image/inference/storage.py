@@ -4,7 +4,8 @@ whole file first.
 
 Reads are served from fixed-size blocks. Recent blocks stay cached (a demuxer re-reads an
 index or jumps back a little); when reads run forward, the next blocks are fetched in the
-background while the decoder works on the current one, so fetching overlaps decoding.
+background while the decoder works on the current one, so fetching overlaps decoding, but not
+past where the reader said the frames it wants end (:meth:`RangedObject.read_ahead_until`).
 ``bytes_read`` counts every byte fetched from storage, read-ahead included.
 
 Permissions: ``GetObject`` with a ``Range`` header, nothing else (``s3:GetObject``).
@@ -45,6 +46,13 @@ class RangedObject(io.RawIOBase):
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="s3-range")
         self._last_block = -2
+        self._ahead_until: int | None = None  # the last block worth fetching ahead of the reads
+
+    def read_ahead_until(self, offset: int | None) -> None:
+        """Fetch ahead no block past the one holding byte ``offset`` (None: up to the end):
+        the bytes past it are fetched only if they are read. A reader that knows where the
+        frames it wants end (from the container's index) says so before it reads them."""
+        self._ahead_until = None if offset is None else max(0, offset) // self.block_bytes
 
     # -- io.RawIOBase ------------------------------------------------------------------
 
@@ -98,6 +106,8 @@ class RangedObject(io.RawIOBase):
         future = self._future(number)
         if sequential:
             last = (self.size - 1) // self.block_bytes
+            if self._ahead_until is not None:
+                last = min(last, self._ahead_until)
             for ahead in range(number + 1, min(number + self.read_ahead, last) + 1):
                 self._future(ahead)
         return future.result()

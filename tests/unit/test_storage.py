@@ -68,6 +68,60 @@ def test_the_entry_is_found_straight_from_storage_reading_a_part_of_the_object(s
     assert abs(round(found.time_s * scene.fps) - scene.entry_frame) <= 5
 
 
+class Counting(RangedObject):
+    """Records the blocks fetched from storage and the blocks the decoder read; without
+    ``told``, it does not take the reader's word on where its runs end."""
+
+    def __init__(self, *args, told: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fetched, self.used = set(), set()
+        if not told:
+            self.read_ahead_until = None
+
+    def _block(self, number):
+        self.used.add(number)
+        return super()._block(number)
+
+    def _future(self, number):
+        if number not in self._blocks:  # asked of storage (the reader's thread alone asks)
+            self.fetched.add(number)
+        return super()._future(number)
+
+
+def test_no_block_is_fetched_ahead_past_the_packets_a_run_needs(settings, long_files):
+    path = long_files["h264_bframes"]
+    s3, key = put(settings, path)
+    runs = runs_of(i for clip in preprocess.plan_clips(FRAMES) for i in clip)
+    read_by = {}
+    for told in (True, False):
+        with Counting(s3, settings.bucket, key, path.stat().st_size, block_bytes=BLOCK, told=told) as remote:
+            with RunReader.probed(remote, LIMITS) as reader:
+                frames = [f.image for f in reader.read(runs)]
+            read_by[told] = remote, frames
+    (told, frames), (not_told, same) = read_by[True], read_by[False]
+    assert all((a == b).all() for a, b in zip(frames, same, strict=True))
+    # a block fetched ahead and never read: at most one a run where the decoder stopped short
+    # of the packets reckoned for it, against the read-ahead's two past every run
+    assert len(told.fetched - told.used) <= len(runs) < len(not_told.fetched - not_told.used)
+    assert told.bytes_read < not_told.bytes_read
+
+
+def test_a_container_whose_index_lists_only_keyframes_reads_ahead_as_far_as_ever(settings, tmp_path):
+    # Matroska's cues give no position for the frames between keyframes: the reader says nothing
+    path = videos.make_encoded(tmp_path / "cues.webm", "vp9_webm", seconds=8, size=(320, 180), gop=25)
+    s3, key = put(settings, path)
+    told = []
+    with Counting(s3, settings.bucket, key, path.stat().st_size, block_bytes=BLOCK) as remote:
+        remote.read_ahead_until = told.append
+        with RunReader.probed(remote, LIMITS) as reader:
+            from_storage = list(reader.read([range(100, 120), range(150, 160)]))
+            assert not reader.stats.sequential  # read by seeks, as an MP4 is
+        info = reader.info
+    assert told == []
+    from_file = read(path, [range(100, 120), range(150, 160)], info)
+    assert all((a.image == b.image).all() for a, b in zip(from_storage, from_file, strict=True))
+
+
 def test_reads_are_served_from_blocks_in_any_order(settings, long_files):
     path = long_files["h264_bframes"]
     s3, key = put(settings, path)

@@ -128,7 +128,8 @@ class RunReader:
         if self.seeking is None and self.seek:
             container = self._opened()
             try:
-                self.seeking = SeekingReader(container, video_stream(container), self.info, self.stats)
+                self.seeking = SeekingReader(container, video_stream(container), self.info, self.stats,
+                                             getattr(self.source, "read_ahead_until", None))
             except Irregular:
                 self.seek = False
         if self.seeking is not None:
@@ -140,6 +141,8 @@ class RunReader:
             except Irregular:  # from here on, this file is read sequentially
                 self.seeking, self.seek = None, False
         remaining = [r for r in (range(max(r.start, done + 1), r.stop) for r in wanted) if r]
+        if hasattr(self.source, "read_ahead_until"):  # a sequential pass reads on to the end
+            self.source.read_ahead_until(None)
         if self.container is not None:  # a sequential pass counts frames from the top, in a fresh container
             self.container.close()
         self.container = open_video(self.source)

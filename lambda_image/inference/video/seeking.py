@@ -5,11 +5,13 @@ timestamps cannot be trusted to count frames by; its caller then reads sequentia
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import av
+import numpy as np
 
 from inference.video.decoding import Decoded, ReadStats, decoded_frames, fill_missing
+from inference.video.packets import INDEX_SHARE
 from inference.video.probe import VideoInfo, stream_fps
 
 # How far off a whole frame a timestamp may sit (as a share of a frame) and still count as
@@ -17,6 +19,10 @@ from inference.video.probe import VideoInfo, stream_fps
 TIMESTAMP_SLACK = 0.25
 # Times a seek may land after the run it was for before the reader gives up on seeking.
 SEEK_RETRIES = 2
+# A decoder takes in a few packets past a frame before it gives the frame back (B-frames
+# reordered, frames in flight on its threads): where a run's bytes end is reckoned this many
+# frames past its last frame.
+DECODER_LEAD_FRAMES = 8
 
 
 class Irregular(Exception):
@@ -28,7 +34,11 @@ class SeekingReader:
 
     LANDED_LATE = "landed late"
 
-    def __init__(self, container, stream, info: VideoInfo, stats: ReadStats):
+    def __init__(self, container, stream, info: VideoInfo, stats: ReadStats,
+                 read_ahead_until: Callable[[int | None], None] | None = None):
+        """``read_ahead_until(offset)`` is told, before each run is read, the byte offset where
+        the packets that run needs end (:meth:`inference.storage.RangedObject.read_ahead_until`),
+        when the container's index gives every packet's position."""
         self.container, self.stream, self.info, self.stats = container, stream, info, stats
         rate = stream_fps(stream)
         if container.duration is None:
@@ -42,6 +52,7 @@ class SeekingReader:
             raise Irregular()  # nothing to seek with, or no frame duration to count by
         self.step = 1 / (rate * stream.time_base)  # one frame, in time-base ticks
         self.keyframes = keyframes
+        self.read_ahead_until, self.packet_times, self.packet_ends = _packet_ends(stream, info, read_ahead_until)
         self.decoded = decoded_frames(container, stream, stats)
         first = next(self.decoded, None)
         if first is None or first.pts is None:
@@ -74,6 +85,12 @@ class SeekingReader:
         at_or_before = [k for k in indices if k[1] <= start]
         return at_or_before[-1 - back] if len(at_or_before) > back else None
 
+    def _bytes_end(self, last: int) -> int:
+        """Where the packets end that the decoder needs to give back frame ``last`` (the
+        index lists decode times: frame 0's is ``first_pts - delay``)."""
+        until = self.first_pts - self.delay + (last + DECODER_LEAD_FRAMES) * self.step
+        return int(self.packet_ends[self.packet_times <= until].max(initial=0))
+
     def _run(self, run: range) -> Iterator[Decoded]:
         for back in range(SEEK_RETRIES + 1):
             keyframe = self._keyframe_before(run.start, back)
@@ -95,6 +112,8 @@ class SeekingReader:
                 self.pending = None
                 self.position = keyframe[1] - 1
                 landing = keyframe[1]
+            if self.read_ahead_until is not None:
+                self.read_ahead_until(self._bytes_end(run.stop - 1))
             outcome = yield from self._decode_run(run, landing)
             if outcome is not self.LANDED_LATE:
                 return
@@ -124,3 +143,15 @@ class SeekingReader:
                 raise Irregular()  # a seek past the end: only a sequential pass can count the frames
             yield from fill_missing(missing, self.last, decoded=self.position + 1, expected=self.info.frames)
         return None
+
+
+def _packet_ends(stream, info: VideoInfo, read_ahead_until):
+    """(``read_ahead_until``, each packet's decode time, where its bytes end) from the index,
+    or ``read_ahead_until`` None when the index is not a sample table with every packet's
+    position (Matroska's cues list keyframes only)."""
+    entries = [e for e in stream.index_entries if not e.is_discard]
+    times = np.fromiter((e.timestamp for e in entries), np.int64, len(entries))
+    ends = np.fromiter((e.pos + e.size for e in entries), np.int64, len(entries))
+    if len(entries) < INDEX_SHARE * info.frames or any(e.pos < 0 for e in entries):
+        read_ahead_until = None
+    return read_ahead_until, times, ends
