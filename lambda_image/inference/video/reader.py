@@ -50,6 +50,8 @@ class RunReader:
         self.stats = stats if stats is not None else ReadStats()
         self.container = container  # an open container to start from (see :meth:`probed`)
         self.seeking: SeekingReader | None = None
+        # a source that fetches ahead (:class:`inference.storage.RangedObject`) is told where runs end
+        self._read_ahead_until = getattr(source, "read_ahead_until", None)
         self.kept: dict[int, Decoded] = {}
         self.kept_bytes = 0
 
@@ -129,7 +131,7 @@ class RunReader:
             container = self._opened()
             try:
                 self.seeking = SeekingReader(container, video_stream(container), self.info, self.stats,
-                                             getattr(self.source, "read_ahead_until", None))
+                                             self._read_ahead_until)
             except Irregular:
                 self.seek = False
         if self.seeking is not None:
@@ -141,8 +143,8 @@ class RunReader:
             except Irregular:  # from here on, this file is read sequentially
                 self.seeking, self.seek = None, False
         remaining = [r for r in (range(max(r.start, done + 1), r.stop) for r in wanted) if r]
-        if hasattr(self.source, "read_ahead_until"):  # a sequential pass reads on to the end
-            self.source.read_ahead_until(None)
+        if self._read_ahead_until is not None:  # a sequential pass reads on to the end
+            self._read_ahead_until(None)
         if self.container is not None:  # a sequential pass counts frames from the top, in a fresh container
             self.container.close()
         self.container = open_video(self.source)

@@ -47,12 +47,19 @@ class SeekingReader:
             container.seek(0, backward=True, stream=stream)
         except av.FFmpegError:
             raise Irregular() from None
-        keyframes = sorted(e.timestamp for e in stream.index_entries if e.is_keyframe and not e.is_discard)
+        entries = [e for e in stream.index_entries if not e.is_discard]
+        keyframes = sorted(e.timestamp for e in entries if e.is_keyframe)
         if rate is None or not stream.time_base or not keyframes:
             raise Irregular()  # nothing to seek with, or no frame duration to count by
         self.step = 1 / (rate * stream.time_base)  # one frame, in time-base ticks
         self.keyframes = keyframes
-        self.read_ahead_until, self.packet_times, self.packet_ends = _packet_ends(stream, info, read_ahead_until)
+        # each packet's decode time and where its bytes end; said to ``read_ahead_until`` only
+        # when the index is a sample table with every packet's position (Matroska's cues list
+        # keyframes only)
+        self.packet_times = np.fromiter((e.timestamp for e in entries), np.int64, len(entries))
+        self.packet_ends = np.fromiter((e.pos + e.size for e in entries), np.int64, len(entries))
+        every_packet = len(entries) >= INDEX_SHARE * info.frames and all(e.pos >= 0 for e in entries)
+        self.read_ahead_until = read_ahead_until if every_packet else None
         self.decoded = decoded_frames(container, stream, stats)
         first = next(self.decoded, None)
         if first is None or first.pts is None:
@@ -143,15 +150,3 @@ class SeekingReader:
                 raise Irregular()  # a seek past the end: only a sequential pass can count the frames
             yield from fill_missing(missing, self.last, decoded=self.position + 1, expected=self.info.frames)
         return None
-
-
-def _packet_ends(stream, info: VideoInfo, read_ahead_until):
-    """(``read_ahead_until``, each packet's decode time, where its bytes end) from the index,
-    or ``read_ahead_until`` None when the index is not a sample table with every packet's
-    position (Matroska's cues list keyframes only)."""
-    entries = [e for e in stream.index_entries if not e.is_discard]
-    times = np.fromiter((e.timestamp for e in entries), np.int64, len(entries))
-    ends = np.fromiter((e.pos + e.size for e in entries), np.int64, len(entries))
-    if len(entries) < INDEX_SHARE * info.frames or any(e.pos < 0 for e in entries):
-        read_ahead_until = None
-    return read_ahead_until, times, ends
