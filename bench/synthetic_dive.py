@@ -283,9 +283,11 @@ class Renderer:
         return round(start + (end - start) * max(0.0, fallen))
 
 
-def write(scene: Scene, path: str | Path, crf: int = 23, gop: int | None = None) -> Path:
+def write(scene: Scene, path: str | Path, crf: int = 23, gop: int | None = None,
+          keyframes_at: tuple[int, ...] = ()) -> Path:
     """Encode ``scene`` as an H.264 MP4 (x264 ``veryfast``, B-frames, as phones write it);
-    a keyframe every ``gop`` frames (None: x264's default, up to 250)."""
+    a keyframe every ``gop`` frames (None: x264's default, up to 250), and one at each frame
+    of ``keyframes_at`` besides (where an encoder starts one at a scene cut)."""
     import imageio_ffmpeg  # dev dependency
 
     path = Path(path)
@@ -294,6 +296,7 @@ def write(scene: Scene, path: str | Path, crf: int = 23, gop: int | None = None)
                "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", f"{scene.fps:g}", "-i", "-",
                "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
                *(["-g", str(gop), "-keyint_min", str(gop)] if gop else []),
+               *(["-force_key_frames", "expr:" + "+".join(f"eq(n,{n})" for n in keyframes_at)] if keyframes_at else []),
                "-movflags", "+faststart", "-f", "mp4", str(path)]
     renderer = Renderer(scene)
     with subprocess.Popen(command, stdin=subprocess.PIPE) as ffmpeg:

@@ -11,7 +11,8 @@ Two passes, so that a 200 MB file is not decoded whole to find two seconds in it
    median over the surrounding 8 s, so a busy video is not one long peak. A keyframe off the
    stream's regular spacing is a scene cut (encoders start a new picture there): the shot that
    follows is new content, not an entry, so the stretch from just before a cut to 2.5 s after
-   it makes no candidate. The strongest few peaks, apart from one another, are the candidates.
+   it makes no candidate (nor, in a nearby candidate's run, an entry: :func:`around_a_cut`).
+   The strongest few peaks, apart from one another, are the candidates.
 2. **Fine, over small grayscale frames around each candidate** (:func:`find_entry`): the
    change between consecutive frames, less each frame's median change (lighting, noise) and
    each place's usual change (rippling water), summed over cells; a splash is a burst of
@@ -99,6 +100,14 @@ def activity(sizes: Sequence[int], keyframes: Sequence[bool], fps: float) -> np.
     for cut in scene_cuts(keyframes):
         signal[max(0, math.floor(cut - CUT_BEFORE_S * fps)): math.ceil(cut + CUT_AFTER_S * fps)] = -np.inf
     return signal
+
+
+def around_a_cut(time_s: float, cuts: Sequence[int], fps: float) -> bool:
+    """Whether ``time_s`` lies from ``CUT_BEFORE_S`` before one of the scene ``cuts`` (frame
+    indices) to ``CUT_AFTER_S`` after it: where :func:`activity` makes no candidate, as the
+    shot that follows a cut is new content. A splash the fine pass finds there (in the run of a
+    candidate nearby) is that content too."""
+    return any(-CUT_AFTER_S <= cut / fps - time_s <= CUT_BEFORE_S for cut in cuts)
 
 
 def scene_cuts(keyframes: Sequence[bool]) -> list[int]:

@@ -5,7 +5,7 @@ or a seekable file object (an S3 object read through ranged GETs)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,8 +33,10 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
     no longer than ``WHOLE_VIDEO_S`` is read whole first. In a run where the camera arrives at the
     water (:func:`water.arrival`: footage that follows the diver down) the entry is that
     arrival, and the run is read on (``water.MORE_S``) when it ends while the water is still
-    coming in; elsewhere it is the splash :func:`detect.find_entry` finds. ``on_frame()`` is
-    called after each frame (the worker's cancel check: it may raise to stop the search)."""
+    coming in; elsewhere it is the splash :func:`detect.find_entry` finds, unless that lies
+    where the coarse pass makes no candidate around a scene cut (:func:`detect.around_a_cut`).
+    ``on_frame()`` is called after each frame (the worker's cancel check: it may raise to stop
+    the search)."""
     info = frames.info
     size = detect.small_size(info.width, info.height)
     thumb = water.thumb_size(info.width, info.height)
@@ -53,12 +55,14 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
                 shares[frame.index] = water.share(frame.colour)
                 on_frame()
 
+    sizes, keyframes = frames.packet_sizes()
+    cuts = detect.scene_cuts(keyframes)
     entries = []
     whole = info.frames <= WHOLE_VIDEO_S * info.fps
     if whole:
         read(range(info.frames))
         entries.append(_arrival(range(info.frames), shares, info.fps))
-    for run in _runs(frames):
+    for run in _runs(sizes, keyframes, info.fps, info.frames):
         read(run)
         arrived = _arrival(run, shares, info.fps)
         if arrived is None and not whole and run.stop < info.frames and water.still_coming(
@@ -66,7 +70,10 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
             more = range(run.start, min(info.frames, run.stop + round(water.MORE_S * info.fps)))
             read(more, on=True)
             arrived = _arrival(more, shares, info.fps)
-        entries.append(arrived or detect.find_entry([i / info.fps for i in run], [small[i] for i in run]))
+        splash = None if arrived else detect.find_entry([i / info.fps for i in run], [small[i] for i in run])
+        if splash is not None and detect.around_a_cut(splash.time_s, cuts, info.fps):
+            splash = None
+        entries.append(arrived or splash)
     return detect.distinct(water.without_flights([e for e in entries if e is not None]))
 
 
@@ -74,11 +81,10 @@ def _arrival(run: range, shares: dict[int, float], fps: float) -> detect.Entry |
     return water.arrival([i / fps for i in run], [shares[i] for i in run])
 
 
-def _runs(frames: RunReader) -> list[range]:
+def _runs(sizes: Sequence[int], keyframes: Sequence[bool], fps: float, frame_count: int) -> list[range]:
     """The runs the fine pass reads: the run around each candidate of the coarse pass, in time
     order but the strongest last."""
-    info = frames.info
-    found = detect.candidates(detect.activity(*frames.packet_sizes(), info.fps), info.fps)
+    found = detect.candidates(detect.activity(sizes, keyframes, fps), fps)
     # In time order, so the object is read forwards, but the strongest last.
     ordered = sorted(found[1:], key=lambda c: c.time_s) + found[:1]
-    return [detect.run_around(candidate, info.fps, info.frames) for candidate in ordered]
+    return [detect.run_around(candidate, fps, frame_count) for candidate in ordered]

@@ -105,6 +105,27 @@ def test_the_shot_after_a_scene_cut_makes_no_candidate():
     assert not any(23.0 <= c.time_s <= 26.5 for c in found), found
 
 
+@pytest.mark.parametrize("cut_from_entry_s", [-0.8, 0.6])
+def test_a_splash_around_a_scene_cut_is_no_entry_even_in_a_run_that_holds_it(tmp_path, monkeypatch, cut_from_entry_s):
+    # GIVEN a dive whose encoder starts a keyframe off its 2 s spacing (a scene cut) 0.8 s
+    # before the entry or 0.6 s after it, and a run that holds the splash, as a candidate
+    # nearby would give
+    scene = synthetic_dive.Scene(12.0, 25, 7.0, walker=True, seed=4)
+    cut = scene.entry_frame + round(cut_from_entry_s * scene.fps)
+    plain = synthetic_dive.write(scene, tmp_path / "plain.mp4", gop=50)
+    with_cut = synthetic_dive.write(scene, tmp_path / "cut.mp4", gop=50, keyframes_at=(cut,))
+    monkeypatch.setattr(entry, "_runs", lambda *_: [range(scene.entry_frame - 62, scene.entry_frame + 50)])
+    with RunReader.probed(with_cut, LIMITS) as reader:
+        assert detect.scene_cuts(reader.packet_sizes()[1]) == [cut]
+    # THEN without the cut the splash is the entry; around the cut, where the coarse pass makes
+    # no candidate (the new shot's content), it is none either
+    with RunReader.probed(plain, LIMITS) as reader:
+        found = detect.listed(entry.search(reader))
+    assert [round(e.time_s * scene.fps) for e in found] == [scene.entry_frame]
+    with RunReader.probed(with_cut, LIMITS) as reader:
+        assert entry.search(reader) == []
+
+
 def test_peaks_that_barely_rise_above_their_surroundings_are_no_candidates():
     fps = 30.0
     sizes = np.full(900, 1000)

@@ -103,7 +103,7 @@ def test_a_camera_that_follows_the_diver_gives_a_detected_window_ending_at_the_e
 def test_a_run_that_ends_before_the_camera_arrives_is_read_on(followed, monkeypatch):
     scene, path = followed
     # the only run ends a quarter second before the entry, half way down to the water
-    monkeypatch.setattr(entry, "_runs", lambda frames: [range(150, round((scene.entry_s - 0.25) * scene.fps))])
+    monkeypatch.setattr(entry, "_runs", lambda *_: [range(150, round((scene.entry_s - 0.25) * scene.fps))])
     with RunReader.probed(path, LIMITS) as reader:
         found = entry.search(reader)
     arrivals = [e for e in found if e.cue == "water"]
