@@ -97,17 +97,24 @@ def activity(sizes: Sequence[int], keyframes: Sequence[bool], fps: float) -> np.
     summed = _rolling(size, max(1, round(SUM_S * fps)), np.sum)
     level = np.log1p(summed)
     signal = level - _rolling(level, max(1, round(BASELINE_S * fps)), np.median)
-    for cut in scene_cuts(keyframes):
-        signal[max(0, math.floor(cut - CUT_BEFORE_S * fps)): math.ceil(cut + CUT_AFTER_S * fps)] = -np.inf
+    for span in _around_cuts(scene_cuts(keyframes), fps):
+        signal[span.start: span.stop] = -np.inf
     return signal
 
 
+def _around_cuts(cuts: Sequence[int], fps: float) -> list[range]:
+    """The frames from ``CUT_BEFORE_S`` before each of the scene ``cuts`` (frame indices) to
+    ``CUT_AFTER_S`` after it: the shot that follows a cut is new content, not an entry."""
+    return [range(max(0, math.floor(cut - CUT_BEFORE_S * fps)), math.ceil(cut + CUT_AFTER_S * fps))
+            for cut in cuts]
+
+
 def around_a_cut(time_s: float, cuts: Sequence[int], fps: float) -> bool:
-    """Whether ``time_s`` lies from ``CUT_BEFORE_S`` before one of the scene ``cuts`` (frame
-    indices) to ``CUT_AFTER_S`` after it: where :func:`activity` makes no candidate, as the
-    shot that follows a cut is new content. A splash the fine pass finds there (in the run of a
-    candidate nearby) is that content too."""
-    return any(-CUT_AFTER_S <= cut / fps - time_s <= CUT_BEFORE_S for cut in cuts)
+    """Whether ``time_s`` lies where :func:`activity` makes no candidate around one of the
+    scene ``cuts``: a splash the fine pass finds there (in the run of a candidate nearby) is the
+    new shot's content too."""
+    frame = round(time_s * fps)
+    return any(frame in span for span in _around_cuts(cuts, fps))
 
 
 def scene_cuts(keyframes: Sequence[bool]) -> list[int]:
