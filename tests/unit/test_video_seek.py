@@ -164,6 +164,34 @@ def test_a_recorder_webm_is_read_sequentially_and_its_timestamps_kept(files):
     assert by_index[1] == pytest.approx(0.052) and by_index[2] == pytest.approx(0.104)
 
 
+@pytest.mark.parametrize("kind", ["h264_bframes", "h264_index_at_end"])
+def test_a_video_trimmed_without_re_encoding_shows_the_frames_from_its_cut(files, kind, tmp_path):
+    # ffmpeg -ss ... -c copy (and a phone's trim) keeps the frames from the keyframe before the
+    # cut, which decoding needs, behind an edit list that hides them
+    cut_s = 1.6  # the keyframes are a second apart: the 15 frames from 1.0 s are kept, hidden
+    trimmed = tmp_path / "trimmed.mp4"
+    subprocess.run([videos.FFMPEG, "-hide_banner", "-loglevel", "error", "-ss", str(cut_s), "-i", str(files[kind]),
+                    "-c", "copy", str(trimmed)], check=True)
+    shown = FRAMES - round(cut_s * FPS)
+    with av.open(str(trimmed)) as container:
+        assert container.streams.video[0].frames > shown  # the hidden frames are in the container's count
+
+    info = probe(trimmed, LIMITS)
+    runs = [range(0, 20), range(150, 170), range(shown - 20, shown)]
+    stats = ReadStats()
+    sought = read(trimmed, runs, info, stats=stats)
+    reference = read(trimmed, runs, info, seek=False)
+    untrimmed = {f.index: f for f in read(files[kind], [range(r.start + 40, r.stop + 40) for r in runs],
+                                          probe(files[kind], LIMITS))}
+
+    assert info.frames == shown
+    assert not stats.sequential and stats.seeks >= 1
+    assert [f.index for f in sought] == [f.index for f in reference] == [i for run in runs for i in run]
+    for ours, theirs in zip(sought, reference, strict=True):
+        assert ours.seconds == pytest.approx(ours.index / FPS) and np.array_equal(ours.image, theirs.image)
+        assert np.array_equal(ours.image, untrimmed[ours.index + round(cut_s * FPS)].image)
+
+
 @pytest.mark.parametrize("kind", ["h264_bframes", "mjpeg_avi"])
 def test_the_frames_are_those_opencv_decodes(files, kind):
     capture = cv2.VideoCapture(str(files[kind]))

@@ -120,7 +120,7 @@ def _quarter_turns(degrees: float) -> int:
 
 def _announced_frames(container, stream, fps: float) -> int:
     if stream.frames > 0:
-        return stream.frames
+        return _shown(stream)
     if stream.duration and stream.time_base:
         seconds = float(stream.duration * stream.time_base)
     elif container.duration:
@@ -128,6 +128,17 @@ def _announced_frames(container, stream, fps: float) -> int:
     else:
         return 0
     return round(seconds * fps)
+
+
+def _shown(stream) -> int:
+    """The frames a stream with a frame count shows. A video trimmed without re-encoding (as
+    ``ffmpeg -ss ... -c copy`` and phones' trim write it) keeps the frames from the keyframe
+    before the cut, which the decoder needs, and an edit list that hides them: they are in the
+    count, marked as discarded in the index, and never shown."""
+    entries = stream.index_entries
+    if len(entries) != stream.frames:  # no sample table to tell
+        return stream.frames
+    return sum(not e.is_discard for e in entries)
 
 
 def _count_packets(container, stream, limit: int) -> int:
