@@ -48,8 +48,10 @@ MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surround
 CANDIDATE_GAP_S = 2.5
 BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
 AFTER_S = 2.0  # ... and this long after
-WHITENING_FULL = 0.06  # a splash turns at least this share of its place as bright as the frame's brightest ...
-BRIGHTEST = 95  # ... percentile of pixels; below it the confidence falls in proportion
+BRIGHTEST = 95  # a splash turns part of its place as bright as this percentile of the frame's pixels:
+WHITENING_FLOOR = 0.02  # ... a share this small or smaller is no whitening (a camera's pan makes as much) ...
+WHITENING_FULL = 0.08  # ... and from this share it is a splash's; between, the confidence grows in proportion
+STANDOUT_FLOOR = 4.0  # a burst less than this many times its place's noise is that place's own churn
 CONFIDENT = 0.35  # below it an entry is not trusted: neither listed nor scored as detected
 SAME_ENTRY_S = 2.0  # entries found this close together (one splash, seen by overlapping runs) are one entry
 
@@ -226,8 +228,8 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
     share = float(series[burst].sum() / total[burst].sum())
     standout = level / (noise + 1e-3 * peak + 1.0)
     whitening = _whitening(np.stack(frames), y, x, onset, k + sustain, sustain)
-    confidence = _confidence(standout, share, whitening)
-    return Entry(float(times[onset + 1]), confidence,
+    trust = confidence(standout, share, whitening)
+    return Entry(float(times[onset + 1]), trust,
                  {"standout": round(standout, 2), "share": round(share, 3), "peak": round(peak, 1),
                   "whitening": round(whitening, 3)})
 
@@ -251,12 +253,12 @@ def _whitening(frames: np.ndarray, y: int, x: int, onset: int, end: int, before:
     return float(after.mean() - whitest - flicker)
 
 
-def _confidence(standout: float, share: float, whitening: float) -> float:
+def confidence(standout: float, share: float, whitening: float) -> float:
     """0..1 from how far the lasting burst stands out of the place's noise (x times), which
     share of the frame's change it holds, and how much of its place it turns white."""
-    by_standout = 1 - math.exp(-max(0.0, standout - 2) / 4)
+    by_standout = 1 - math.exp(-max(0.0, standout - STANDOUT_FLOOR) / 4)
     by_share = min(1.0, max(0.0, share - 0.15) / 0.25)
-    by_white = min(1.0, max(0.0, whitening) / WHITENING_FULL)
+    by_white = min(1.0, max(0.0, whitening - WHITENING_FLOOR) / (WHITENING_FULL - WHITENING_FLOOR))
     return round(by_standout * by_share * by_white, 3)
 
 

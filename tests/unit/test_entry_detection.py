@@ -157,6 +157,17 @@ def test_the_entry_is_where_the_burst_begins_not_where_it_grows_fastest():
     assert found.confidence >= 0.9
 
 
+@pytest.mark.parametrize(("standout", "share", "whitening", "trusted"), [
+    (4.31, 0.555, 0.097, False),  # a cannonball's plume rising 2.7 s after the jump, in water it churned
+    (11.14, 0.355, 0.041, False),  # a phone starting to pan 2 s after a small splash in a lake
+    (10.8, 0.276, 0.092, True),  # the least sure of the generated corpus's dives, found right
+], ids=["cannonball-plume", "pan-after-a-splash", "generated-dive"])
+def test_the_splash_confidence_is_calibrated_on_what_real_footage_made_of_it(standout, share, whitening, trusted):
+    # the features the fine pass measured on two real videos' wrong entries (bench/results/footage.md,
+    # before this calibration) and on the generated corpus's weakest right one
+    assert (detect.confidence(standout, share, whitening) >= detect.CONFIDENT) == trusted
+
+
 def test_a_noisy_moving_test_pattern_turns_no_place_white(tmp_path):
     # GIVEN ffmpeg's testsrc2 with sensor noise, as the benchmark's large files are made, at
     # 320x180 and a bitrate that leaves the noise flickering from frame to frame: its moving
