@@ -17,6 +17,7 @@ Plain functions over small colour frames, no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import cv2
@@ -28,6 +29,7 @@ THUMB_WIDTH = 48  # the water share is read from frames this many pixels wide
 WATER_HUE = (85, 130)  # a water pixel: its hue (OpenCV's half degrees) from cyan to blue ...
 WATER_SATURATION = 90  # ... and saturated at least this much (of 255)
 BLACK = 24  # a pixel darker than this (of 255) is a letterbox bar or a shadow: not counted
+PICTURE = 0.1  # a frame with less than this share of pixels not black says nothing of the water
 FILLED = 0.75  # the frame is water when at least this share of it is
 RISEN_FROM = 0.5  # ... after a frame with at most this share of water ...
 RISE_S = 1.5  # ... no longer than this before
@@ -44,11 +46,15 @@ def thumb_size(width: int, height: int) -> tuple[int, int]:
 
 
 def share(bgr: np.ndarray) -> float:
-    """The share of a small BGR frame that is water, letterbox bars left out."""
+    """The share of a small BGR frame that is water, letterbox bars left out; NaN for a frame
+    with almost no picture (less than ``PICTURE`` of it: a black frame, a fade from black),
+    which shows neither water nor anything else."""
     hue, saturation, value = cv2.split(cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV))
     picture = value >= BLACK
+    if picture.mean() < PICTURE:
+        return math.nan
     water = (hue >= WATER_HUE[0]) & (hue <= WATER_HUE[1]) & (saturation >= WATER_SATURATION) & picture
-    return float(water.sum() / max(1, picture.sum()))
+    return float(water.sum() / picture.sum())
 
 
 def arrival(times: Sequence[float], shares: Sequence[float]) -> Entry | None:
@@ -56,8 +62,9 @@ def arrival(times: Sequence[float], shares: Sequence[float]) -> Entry | None:
     entry: the first frame whose share of water reaches ``ARRIVED`` of the share over the
     ``HOLD_S`` from it (its median), when every frame of those holds at least ``FILLED``, the
     share was ``RISEN_FROM`` or less within ``RISE_S`` before, and some frame between shows
-    the water part way in. None when the run shows no such arrival. The confidence is the
-    part of the frame the water took over."""
+    the water part way in (a black frame, whose share is NaN, is neither water nor not: a fade
+    from black onto the pool is no arrival). None when the run shows no such arrival. The
+    confidence is the part of the frame the water took over."""
     times = np.asarray(times, np.float64)
     shares = np.asarray(shares, np.float64)
     if len(times) < 4:
@@ -65,6 +72,8 @@ def arrival(times: Sequence[float], shares: Sequence[float]) -> Entry | None:
     step = float(np.median(np.diff(times)))
     hold, rise = max(2, round(HOLD_S / step)), max(1, round(RISE_S / step))
     for i in range(1, len(shares) - hold + 1):
+        if np.isnan(shares[i: i + hold]).any():  # a black frame in the hold: not known to be water
+            continue
         held = float(np.median(shares[i: i + hold]))
         if shares[i: i + hold].min() < FILLED or shares[i] < ARRIVED * held:
             continue
@@ -76,7 +85,7 @@ def arrival(times: Sequence[float], shares: Sequence[float]) -> Entry | None:
         # light switched on or a lens uncovered bring it in one step)
         if not ((between > RISEN_FROM) & (between < ARRIVED * held)).any():
             continue
-        before = float(shares[max(0, i - rise): i].min())
+        before = float(np.nanmin(shares[max(0, i - rise): i]))
         taken = (held - before) / held
         return Entry(float(times[i]), round(min(1.0, taken), 3),
                      {"water_before": round(before, 3), "water_after": round(held, 3)}, cue="water")

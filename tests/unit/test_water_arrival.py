@@ -46,6 +46,22 @@ def test_letterbox_bars_are_not_counted():
     assert water.share(frame(((0, 0, 0), 0.25), (POOL, 0.5), ((0, 0, 0), 0.25))) == pytest.approx(1.0)
 
 
+def test_a_black_frame_shows_no_water_and_nothing_else():
+    assert np.isnan(water.share(frame(((0, 0, 0), 1.0))))
+    assert np.isnan(water.share(frame(((10, 10, 10), 0.95), (POOL, 0.05))))
+
+
+def test_a_video_that_opens_from_black_onto_the_pool_is_no_arrival():
+    # a clip cut from a longer video (a title card, a fade) opening on a pool the camera drifts over
+    black = [frame(((0, 0, 0), 1.0))] * 2
+    drifting = [frame((DECK, 0.3 - 0.03 * k), (POOL, 0.7 + 0.03 * k)) for k in range(10)]
+    shares = [water.share(image) for image in black + drifting + [frame((POOL, 1.0))] * 20]
+    assert water.arrival(times(len(shares)), shares) is None
+    # the same drift after frames that show the deck is the camera arriving at the water
+    shares = [water.share(image) for image in [frame((DECK, 1.0))] * 2 + drifting + [frame((POOL, 1.0))] * 20]
+    assert water.arrival(times(len(shares)), shares) is not None
+
+
 def times(n: int, fps: float = 25.0) -> list[float]:
     return [i / fps for i in range(n)]
 
