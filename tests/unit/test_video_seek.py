@@ -166,8 +166,8 @@ def test_a_recorder_webm_is_read_sequentially_and_its_timestamps_kept(files):
 
 @pytest.mark.parametrize("kind", ["h264_bframes", "h264_index_at_end"])
 def test_a_video_trimmed_without_re_encoding_shows_the_frames_from_its_cut(files, kind, tmp_path):
-    # ffmpeg -ss ... -c copy (and a phone's trim) keeps the frames from the keyframe before the
-    # cut, which decoding needs, behind an edit list that hides them
+    # ffmpeg -ss ... -c copy keeps the frames from the keyframe before the cut, which decoding
+    # needs, behind an edit list that hides them (as the footage set's Tokyo 2020 clips are cut)
     cut_s = 1.6  # the keyframes are a second apart: the 15 frames from 1.0 s are kept, hidden
     trimmed = tmp_path / "trimmed.mp4"
     subprocess.run([videos.FFMPEG, "-hide_banner", "-loglevel", "error", "-ss", str(cut_s), "-i", str(files[kind]),

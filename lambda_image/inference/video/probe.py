@@ -132,9 +132,9 @@ def _announced_frames(container, stream, fps: float) -> int:
 
 def _shown(stream) -> int:
     """The frames a stream with a frame count shows. A video trimmed without re-encoding (as
-    ``ffmpeg -ss ... -c copy`` and phones' trim write it) keeps the frames from the keyframe
-    before the cut, which the decoder needs, and an edit list that hides them: they are in the
-    count, marked as discarded in the index, and never shown."""
+    ``ffmpeg -ss ... -c copy`` writes it) keeps the frames from the keyframe before the cut,
+    which the decoder needs, and an edit list that hides them: they are in the count, marked as
+    discarded in the index, and never shown."""
     entries = stream.index_entries
     if len(entries) != stream.frames:  # no sample table to tell
         return stream.frames
