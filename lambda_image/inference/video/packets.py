@@ -29,10 +29,17 @@ def packet_sizes(container: av.container.InputContainer, expected_frames: int) -
     return found
 
 
+def shown(entries) -> list:
+    """The index ``entries`` of the frames a stream shows: those an edit list hides (a video
+    trimmed without re-encoding keeps the frames from the keyframe before its cut, which
+    decoding needs) are marked as discarded."""
+    return [e for e in entries if not e.is_discard]
+
+
 def _indexed(container: av.container.InputContainer, expected_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The sizes from the container's index (nothing is read), or None when the index is not
     a sample table."""
-    entries = [e for e in container.streams.video[0].index_entries if not e.is_discard]
+    entries = shown(container.streams.video[0].index_entries)
     if len(entries) < INDEX_SHARE * expected_frames or all(e.is_keyframe for e in entries[1:]):
         return None
     entries.sort(key=lambda e: e.timestamp)

@@ -14,6 +14,7 @@ import av
 
 from divescore.settings import Settings
 from inference import errors
+from inference.video.packets import shown
 
 # A frame smaller than this on either side holds nothing a model could score.
 MIN_FRAME_SIDE = 32
@@ -132,13 +133,12 @@ def _announced_frames(container, stream, fps: float) -> int:
 
 def _shown(stream) -> int:
     """The frames a stream with a frame count shows. A video trimmed without re-encoding (as
-    ``ffmpeg -ss ... -c copy`` writes it) keeps the frames from the keyframe before the cut,
-    which the decoder needs, and an edit list that hides them: they are in the count, marked as
-    discarded in the index, and never shown."""
+    ``ffmpeg -ss ... -c copy`` writes it) counts the frames its edit list hides too
+    (:func:`inference.video.packets.shown`)."""
     entries = stream.index_entries
     if len(entries) != stream.frames:  # no sample table to tell
         return stream.frames
-    return sum(not e.is_discard for e in entries)
+    return len(shown(entries))
 
 
 def _count_packets(container, stream, limit: int) -> int:

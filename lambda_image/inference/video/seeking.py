@@ -11,7 +11,7 @@ import av
 import numpy as np
 
 from inference.video.decoding import Decoded, ReadStats, decoded_frames, fill_missing
-from inference.video.packets import INDEX_SHARE
+from inference.video.packets import INDEX_SHARE, shown
 from inference.video.probe import VideoInfo, stream_fps
 
 # How far off a whole frame a timestamp may sit (as a share of a frame) and still count as
@@ -47,7 +47,7 @@ class SeekingReader:
             container.seek(0, backward=True, stream=stream)
         except av.FFmpegError:
             raise Irregular() from None
-        entries = [e for e in stream.index_entries if not e.is_discard]
+        entries = shown(stream.index_entries)
         keyframes = sorted(e.timestamp for e in entries if e.is_keyframe)
         if rate is None or not stream.time_base or not keyframes:
             raise Irregular()  # nothing to seek with, or no frame duration to count by
