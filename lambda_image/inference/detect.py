@@ -21,8 +21,12 @@ Two passes, so that a 200 MB file is not decoded whole to find two seconds in it
    and that turns the place white: part of it becomes as bright as the frame's brightest
    pixels (spray and foam), which a moving pattern, sensor noise or a swimmer's arm does not.
    The entry is where that burst begins; the confidence grows with how far the burst stands
-   out from the place's own noise and how much of the frame's change it holds. Every candidate
-   is looked at, so that a video of several dives lists each of them (:func:`listed`).
+   out from the place's own noise and how much of the frame's change it holds, and falls when
+   another place far from it changes nearly as much while it lasts (swimmers' strokes, a second
+   swimmer's start: a dive's splash is alone). A burst in a frame where nothing moved before it
+   (a held frame starting to move: no diver fell into it) or one already under way as the run
+   begins (not seen to begin) is not trusted. Every candidate is looked at, so that a video of
+   several dives lists each of them (:func:`listed`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ CUT_AFTER_S = 2.5  # ... to this long after it
 SUSTAIN_S = 0.25  # a splash keeps changing the same place for at least this long
 ONSET_SHARE = 0.25  # before the entry, the splash's place changes by less than this share of the burst ...
 ONSET_WITHIN_S = 1.0  # ... which looks for that quiet step at most this long before the burst's most lasting part
+RIVAL_AFTER_S = 0.5  # the splash lasts from its onset to this long after its most lasting part
+MOVING_S = 0.6  # the frame's change before the burst is its mean over this long
 CANDIDATES = 5
 MIN_STRENGTH = 0.09  # a peak less than this (log ratio: 9 %) above its surroundings is no candidate
 CANDIDATE_GAP_S = 2.5
@@ -52,6 +58,9 @@ BRIGHTEST = 95  # a splash turns part of its place as bright as this percentile 
 WHITENING_FLOOR = 0.02  # ... a share this small or smaller is no whitening (a camera's pan makes as much) ...
 WHITENING_FULL = 0.08  # ... and from this share it is a splash's; between, the confidence grows in proportion
 STANDOUT_FLOOR = 4.0  # a burst less than this many times its place's noise is that place's own churn
+RIVAL_FULL = 0.4  # a lasting burst elsewhere while the splash lasts, up to this share of the splash's, takes
+RIVAL_NONE = 0.6  # ... nothing from the confidence, and from this share all of it: the splash is not alone
+MOVING_BEFORE = 0.05  # a frame changing less than this share of the burst's change before it shows no one falling
 CONFIDENT = 0.35  # below it an entry is not trusted: neither listed nor scored as detected
 SAME_ENTRY_S = 2.0  # entries found this close together (one splash, seen by overlapping runs) are one entry
 
@@ -228,10 +237,26 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
     share = float(series[burst].sum() / total[burst].sum())
     standout = level / (noise + 1e-3 * peak + 1.0)
     whitening = _whitening(np.stack(frames), y, x, onset, k + sustain, sustain)
-    trust = confidence(standout, share, whitening)
+    rival = _rival(lasting, y, x, slice(onset, k + sustain + round(RIVAL_AFTER_S / step))) / level
+    before = total[max(0, onset - round(MOVING_S / step)): onset]
+    moving = float(before.mean() / np.median(total[burst])) if len(before) else 0.0
+    # a burst already under way as the frames begin was not seen to begin: its onset is where
+    # they start, not where the place stopped being quiet, and what it is is not known
+    seen = bool(onset >= sustain)
+    trust = confidence(standout, share, whitening, rival, moving) if seen else 0.0
     return Entry(float(times[onset + 1]), trust,
                  {"standout": round(standout, 2), "share": round(share, 3), "peak": round(peak, 1),
-                  "whitening": round(whitening, 3)})
+                  "whitening": round(whitening, 3), "rival": round(rival, 3), "moving": round(moving, 3),
+                  "seen_begin": seen})
+
+
+def _rival(lasting: np.ndarray, y: int, x: int, during: slice) -> float:
+    """The strongest lasting burst ``during`` those steps at a place whose 3x3 cells do not
+    overlap those around cell (y, x): what else in the frame changes as the splash does."""
+    rows, cols = np.ogrid[: lasting.shape[1], : lasting.shape[2]]
+    apart = (np.abs(rows - y) > 2) | (np.abs(cols - x) > 2)
+    window = lasting[during]
+    return float(window[:, apart].max()) if apart.any() and len(window) else 0.0
 
 
 def _whitening(frames: np.ndarray, y: int, x: int, onset: int, end: int, before: int) -> float:
@@ -253,13 +278,20 @@ def _whitening(frames: np.ndarray, y: int, x: int, onset: int, end: int, before:
     return float(after.mean() - whitest - flicker)
 
 
-def confidence(standout: float, share: float, whitening: float) -> float:
+def confidence(standout: float, share: float, whitening: float, rival: float, moving: float) -> float:
     """0..1 from how far the lasting burst stands out of the place's noise (x times), which
-    share of the frame's change it holds, and how much of its place it turns white."""
+    share of the frame's change it holds, how much of its place it turns white, how strong the
+    strongest lasting burst elsewhere is while it lasts (a share of its own: a dive's splash
+    is alone; swimmers' strokes and a second swimmer's start are not), and how much the frame
+    changed before it (a share of the burst's: a diver falls into the frame before the splash,
+    where a still picture that starts to move shows nothing falling)."""
+    if moving < MOVING_BEFORE:
+        return 0.0
     by_standout = 1 - math.exp(-max(0.0, standout - STANDOUT_FLOOR) / 4)
     by_share = min(1.0, max(0.0, share - 0.15) / 0.25)
     by_white = min(1.0, max(0.0, whitening - WHITENING_FLOOR) / (WHITENING_FULL - WHITENING_FLOOR))
-    return round(by_standout * by_share * by_white, 3)
+    by_alone = min(1.0, max(0.0, RIVAL_NONE - rival) / (RIVAL_NONE - RIVAL_FULL))
+    return round(by_standout * by_share * by_white * by_alone, 3)
 
 
 def distinct(entries: Sequence[Entry | None]) -> list[Entry]:
