@@ -26,8 +26,8 @@ def test_the_manifest_names_every_clip_by_source_and_hash():
     clips = footage.load_manifest()
     tuned = [c for c in clips if c["set"] == "tuned"]
     held_out = [c for c in clips if c["set"] == "held_out"]
-    assert len(tuned) == 15 and sum(c["kind"] == "no_dive" for c in tuned) == 4
-    assert len(held_out) == 34 and sum(not c["entries"] for c in held_out) == 24
+    assert len(tuned) == 18 and sum(c["kind"] == "no_dive" for c in tuned) == 6
+    assert len(held_out) == 31 and sum(not c["entries"] for c in held_out) == 22
     for clip in clips:
         assert clip["source"]["repo"] and clip["source"]["path"] and len(clip["source"]["commit"]) == 40
         # a clip muxed here from a repository's frames has no fixed bytes: its frames are named instead
