@@ -237,7 +237,7 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
     share = float(series[burst].sum() / total[burst].sum())
     standout = level / (noise + 1e-3 * peak + 1.0)
     whitening = _whitening(np.stack(frames), y, x, onset, k + sustain, sustain)
-    rival = _rival(lasting, y, x, slice(onset, k + sustain + round(RIVAL_AFTER_S / step))) / level
+    rival = _rival(lasting, y, x, slice(onset, k + sustain + round(RIVAL_AFTER_S / step))) / (level + 1e-6)
     before = total[max(0, onset - round(MOVING_S / step)): onset]
     moving = float(before.mean() / np.median(total[burst])) if len(before) else 0.0
     # a burst already under way as the frames begin was not seen to begin: its onset is where
