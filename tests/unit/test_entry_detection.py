@@ -210,8 +210,8 @@ def test_a_burst_already_under_way_as_the_frames_begin_is_not_trusted():
         "held-frame-moving-on", "generated-dive-rivalled", "generated-dive-still-before"])
 def test_the_splash_confidence_is_calibrated_on_what_real_footage_made_of_it(standout, share, whitening, rival,
                                                                              moving, trusted):
-    # the features the fine pass measured on real videos' wrong entries (bench/results/footage.md:
-    # the floors' before their calibration; the rest as tripod shots) and on generated dives found right
+    # the features the fine pass measured on real videos' wrong entries (the first two before the
+    # floors were set, the other three as tripod shots) and on generated dives it found right
     assert (detect.confidence(standout, share, whitening, rival, moving) >= detect.CONFIDENT) == trusted
 
 
