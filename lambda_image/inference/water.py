@@ -33,7 +33,7 @@ PICTURE = 0.1  # a frame with less than this share of pixels not black says noth
 FILLED = 0.75  # the frame is water when at least this share of it is
 RISEN_FROM = 0.5  # ... after a frame with at most this share of water ...
 RISE_S = 1.5  # ... no longer than this before
-ARRIVED = 0.9  # the camera has arrived when the share reaches this part of the water that follows
+ARRIVED = 0.9  # the camera has arrived when the share reaches this part of the highest share that follows
 HOLD_S = 0.5  # ... which stays water for at least this long
 MORE_S = 1.5  # a run that ends while the water is coming in (its share rising by ...
 RISING = 0.2  # ... this much over RISE_S) is read on this much further
@@ -59,8 +59,9 @@ def share(bgr: np.ndarray) -> float:
 
 def arrival(times: Sequence[float], shares: Sequence[float]) -> Entry | None:
     """Where the frame, having been mostly not water, has filled with water that stays, as an
-    entry: the first frame whose share of water reaches ``ARRIVED`` of the share over the
-    ``HOLD_S`` from it (its median), when every frame of those holds at least ``FILLED``, the
+    entry: the first frame whose share of water reaches ``ARRIVED`` of the share it reaches
+    over the ``HOLD_S`` from it (its highest: a slow-motion replay is still filling the frame
+    half a second on), when every frame of those holds at least ``FILLED``, the
     share was ``RISEN_FROM`` or less within ``RISE_S`` before, and some frame between shows
     the water part way in (a black frame, whose share is NaN, is neither water nor not: a fade
     from black onto the pool is no arrival). None when the run shows no such arrival. The
@@ -74,8 +75,8 @@ def arrival(times: Sequence[float], shares: Sequence[float]) -> Entry | None:
     for i in range(1, len(shares) - hold + 1):
         if np.isnan(shares[i: i + hold]).any():  # a black frame in the hold: not known to be water
             continue
-        held = float(np.median(shares[i: i + hold]))
-        if shares[i: i + hold].min() < FILLED or shares[i] < ARRIVED * held:
+        level = float(shares[i: i + hold].max())
+        if shares[i: i + hold].min() < FILLED or shares[i] < ARRIVED * level:
             continue
         low = np.flatnonzero(shares[max(0, i - rise): i] <= RISEN_FROM)
         if not len(low):
@@ -83,12 +84,12 @@ def arrival(times: Sequence[float], shares: Sequence[float]) -> Entry | None:
         between = shares[max(0, i - rise) + int(low[-1]) + 1: i]
         # a camera sweeps the water in: some frame on the way shows part of it (a cut, a
         # light switched on or a lens uncovered bring it in one step)
-        if not ((between > RISEN_FROM) & (between < ARRIVED * held)).any():
+        if not ((between > RISEN_FROM) & (between < ARRIVED * level)).any():
             continue
         before = float(np.nanmin(shares[max(0, i - rise): i]))
-        taken = (held - before) / held
+        taken = (level - before) / level
         return Entry(float(times[i]), round(min(1.0, taken), 3),
-                     {"water_before": round(before, 3), "water_after": round(held, 3)}, cue="water")
+                     {"water_before": round(before, 3), "water_after": round(level, 3)}, cue="water")
     return None
 
 

@@ -74,6 +74,16 @@ def test_the_entry_is_where_a_tilt_down_has_filled_the_frame_with_water():
     assert found.confidence == pytest.approx((0.95 - 0.1) / 0.95, abs=0.01)
 
 
+def test_a_slow_motion_tilt_arrives_where_the_water_nears_the_level_it_reaches():
+    # a replay slowed down is still creeping in half a second after most of the frame is water;
+    # the diver enters as the last of it comes in
+    creeping = list(np.linspace(0.77, 0.88, 12))
+    shares = [0.3] * 20 + list(np.linspace(0.3, 0.76, 6)) + creeping + [0.98] * 20
+    found = water.arrival(times(len(shares)), shares)
+    assert found is not None
+    assert found.time_s == pytest.approx((20 + 6 + 12) / 25)  # the first frame at 0.98
+
+
 @pytest.mark.parametrize("shares", [
     [0.1] * 20 + [0.95] * 20,  # a cut to the water: in one step
     [0.1] * 20 + list(np.linspace(0.1, 0.6, 10)) + [0.6] * 20,  # a tilt that stops short of the water
