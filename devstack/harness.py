@@ -19,36 +19,12 @@ import time
 from pathlib import Path
 
 from devstack.holds import HOLD_DIR_ENV, Holds
+from devstack.ports import free_port, free_ports
 from standins import dispatcher_key
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 OUTPUT = ROOT / "test-output"  # each process's log
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_ports(n: int, consecutive: bool = False) -> list[int]:
-    if not consecutive:
-        return [free_port() for _ in range(n)]
-    while True:
-        start = free_port()
-        ports = list(range(start, start + n))
-        if all(_is_free(p) for p in ports):
-            return ports
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):

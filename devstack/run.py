@@ -33,6 +33,7 @@ from honcho.printer import Printer
 
 from devstack.holds import HOLD_DIR_ENV
 from devstack.iam import principals
+from devstack.ports import free_ports
 from divescore.settings import Settings, SettingsError, env_name, load
 from standins import bootstrap, dispatcher_key
 from standins.serving import gunicorn_command
@@ -127,11 +128,12 @@ def processes(settings: Settings, environ=None, key: str = "") -> dict[str, tupl
         ),
     }
     rie = BIN / "aws-lambda-rie"
+    # Each RIE also serves the Runtime API to its runtime, by default on a fixed port (9001), so
+    # runtimes side by side each need their own, apart from the stack's.
+    api_ports = free_ports(settings.runtimes, besides=[port for port, _ in stack_ports(settings).values()])
     for i in range(settings.runtimes):
         address = f"{settings.host}:{settings.runtime_port + i}"
-        # Each RIE also serves the Runtime API to its runtime, by default on a fixed port
-        # (9001), so runtimes side by side each need their own.
-        runtime_api = f"127.0.0.1:{free_port()}"
+        runtime_api = f"127.0.0.1:{api_ports[i]}"
         table[f"function-{i}"] = (
             as_principal(settings, "function", shlex.join([
                 str(rie), "--runtime-interface-emulator-address", address, "--runtime-api-address", runtime_api,
@@ -151,23 +153,22 @@ def processes(settings: Settings, environ=None, key: str = "") -> dict[str, tupl
     return table
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def check_ports(settings: Settings, without: frozenset[str] = frozenset()) -> None:
-    """Every port is distinct, and free unless its process is left out (``without``): a test
-    may run its own emulator or runtime on it."""
+def stack_ports(settings: Settings) -> dict[str, tuple[int, str]]:
+    """setting name → (port, the process that listens on it)"""
     ports = {
         "emulator_port": (settings.emulator_port, "emulator"), "web_port": (settings.web_port, "web"),
         "presign_port": (settings.presign_port, "presign"), "score_port": (settings.score_port, "score"),
     }
     ports.update({f"runtime_port (+{i})": (settings.runtime_port + i, f"function-{i}")
                   for i in range(settings.runtimes)})
+    return ports
+
+
+def check_ports(settings: Settings, without: frozenset[str] = frozenset()) -> None:
+    """Every port is distinct, and free unless its process is left out (``without``): a test
+    may run its own emulator or runtime on it."""
     seen: dict[int, str] = {}
-    for name, (port, process) in ports.items():
+    for name, (port, process) in stack_ports(settings).items():
         setting = env_name(name.split(" ")[0]) + name[len(name.split(" ")[0]):]
         if port in seen:
             raise StartupError(f"{setting}: port {port} is also used by {seen[port]}; choose another port")
