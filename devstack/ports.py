@@ -25,29 +25,31 @@ def free_ports(n: int, consecutive: bool = False, besides: Collection[int] = ())
     """``n`` distinct ports free on the loopback now (``consecutive``: ``p, p + 1, ...``), none
     of them in ``besides`` or handed out by this process before."""
     taken = _handed_out | set(besides)
+    size = n if consecutive else 1  # ports chosen in one go
     chosen: list[int] = []
     with contextlib.ExitStack() as held:
-        def hold(port: int = 0) -> int | None:
+        def hold(port: int) -> int | None:
             sock = held.enter_context(socket.socket())
             try:
                 sock.bind((HOST, port))
             except OSError:
+                if not port:
+                    raise  # no free port left at all
                 return None
             return sock.getsockname()[1]
 
         while len(chosen) < n:
-            start = hold()
-            if start is None or start in taken:
+            start = hold(0)
+            if start in taken:
                 continue
             run = [start]
-            while consecutive and len(run) < n:
+            while len(run) < size:
                 port = start + len(run)
                 if port > 65535 or port in taken or hold(port) is None:
                     break
                 run.append(port)
-            if consecutive and len(run) < n:
-                continue
-            chosen += run
-            taken.update(run)
+            if len(run) == size:
+                chosen += run
+                taken.update(run)
     _handed_out.update(chosen)
     return chosen
