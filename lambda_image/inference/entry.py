@@ -5,11 +5,12 @@ or a seekable file object (an S3 object read through ranged GETs)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from inference import detect, water
+from inference import detect, follow, water
 from inference.video import RunReader, runs_of
 
 # The search keeps the frames of the last run it decodes, up to this many bytes (about 120
@@ -32,9 +33,11 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
     (up to ``KEPT_FRAME_BYTES``), as the strongest is the likeliest entry to be scored. A video
     no longer than ``WHOLE_VIDEO_S`` is read whole first. In a run where the camera arrives at the
     water (:func:`water.arrival`: footage that follows the diver down) the entry is that
-    arrival, and the run is read on (``water.MORE_S``) when it ends while the water is still
-    coming in; elsewhere it is the splash :func:`detect.find_entry` finds, unless that lies
-    where the coarse pass makes no candidate around a scene cut (:func:`detect.around_a_cut`).
+    arrival, placed later where the camera still follows the diver after it
+    (:func:`follow.settle`), and the run is read on (``water.MORE_S``) when it ends while the
+    water is still coming in or the camera still following; elsewhere it is the splash
+    :func:`detect.find_entry` finds, unless that lies where the coarse pass makes no candidate
+    around a scene cut (:func:`detect.around_a_cut`).
     ``on_frame()`` is called after each frame (the worker's cancel check: it may raise to stop
     the search)."""
     info = frames.info
@@ -55,21 +58,35 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
                 shares[frame.index] = water.share(frame.colour)
                 on_frame()
 
+    def read_on(run: range) -> range:
+        more = range(run.start, min(info.frames, run.stop + round(water.MORE_S * info.fps)))
+        read(more, on=True)
+        return more
+
+    def arrival(run: range) -> detect.Entry | None:
+        # the camera's arrival at the water in ``run``, as its motion after it places it; read
+        # on where the run ends while the camera still follows the diver
+        arrived = _arrival(run, shares, info.fps)
+        if arrived is None:
+            return None
+        settled = _settled(arrived, run, small, info.fps)
+        if settled is None and run.stop < info.frames:
+            settled = _settled(arrived, read_on(run), small, info.fps)
+        return settled or dataclasses.replace(arrived, confidence=0.0)  # the diver not seen to go in
+
     sizes, keyframes = frames.packet_sizes()
     cuts = detect.scene_cuts(keyframes)
     entries = []
     whole = info.frames <= WHOLE_VIDEO_S * info.fps
     if whole:
         read(range(info.frames))
-        entries.append(_arrival(range(info.frames), shares, info.fps))
+        entries.append(arrival(range(info.frames)))
     for run in _runs(sizes, keyframes, info.fps, info.frames):
         read(run)
-        arrived = _arrival(run, shares, info.fps)
+        arrived = arrival(run)
         if arrived is None and not whole and run.stop < info.frames and water.still_coming(
                 [i / info.fps for i in run], [shares[i] for i in run]):
-            more = range(run.start, min(info.frames, run.stop + round(water.MORE_S * info.fps)))
-            read(more, on=True)
-            arrived = _arrival(more, shares, info.fps)
+            arrived = arrival(read_on(run))
         splash = None if arrived else detect.find_entry([i / info.fps for i in run], [small[i] for i in run])
         if splash is not None and detect.around_a_cut(splash.time_s, cuts, info.fps):
             splash = None
@@ -79,6 +96,10 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
 
 def _arrival(run: range, shares: dict[int, float], fps: float) -> detect.Entry | None:
     return water.arrival([i / fps for i in run], [shares[i] for i in run])
+
+
+def _settled(arrived: detect.Entry, run: range, small: dict[int, np.ndarray], fps: float) -> detect.Entry | None:
+    return follow.settle(arrived, [i / fps for i in run], [small[i] for i in run])
 
 
 def _runs(sizes: Sequence[int], keyframes: Sequence[bool], fps: float, frame_count: int) -> list[range]:
