@@ -29,7 +29,7 @@ def start_engine(log: Path) -> subprocess.Popen | None:
     if engine_up():
         return None
     if shutil.which("dockerd") is None:
-        raise RuntimeError("no container engine: dockerd is not installed (Debian: apt-get install docker.io)")
+        raise RuntimeError("dockerd is not installed (Debian: apt-get install docker.io)")
     log.parent.mkdir(parents=True, exist_ok=True)
     daemon = subprocess.Popen(["dockerd"], stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     wait_until(engine_up, 120, interval=1, what="dockerd")
