@@ -86,7 +86,7 @@ def tilt_to_water(path, follow_after_s: float, seconds: float = 6.0):
     width, height = 320, 180
     rows = tops(1.0, 1.9 + follow_after_s, seconds, height / FPS)[: round(seconds * FPS)]
     texture = world(width, max(rows) + height, seed=2)
-    water_from = round(1.0 * height) + height  # the world's rows from here on are water
+    water_from = 2 * height  # the world's rows from here on are water
     scene = np.empty((len(texture), width, 3), np.float32)
     scene[:water_from] = np.stack([120 + texture, 110 + texture, 100 + texture], axis=-1)[:water_from]  # grey stands
     pool = texture[water_from:]
