@@ -45,6 +45,7 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
     thumb = water.thumb_size(info.width, info.height)
     small: dict[int, np.ndarray] = {}
     shares: dict[int, float] = {}
+    speeds: dict[tuple[float, float], float] = {}  # the camera's, measured once for all runs
 
     def read(run: range, on: bool = False) -> None:
         # a run read ``on`` asks again for the frames it has (the reader holds them, kept for
@@ -69,9 +70,9 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
         arrived = _arrival(run, shares, info.fps)
         if arrived is None:
             return None
-        settled = _settled(arrived, run, small, info.fps)
+        settled = _settled(arrived, run, small, speeds, info.fps)
         if settled is None and run.stop < info.frames:
-            settled = _settled(arrived, read_on(run), small, info.fps)
+            settled = _settled(arrived, read_on(run), small, speeds, info.fps)
         return settled or dataclasses.replace(arrived, confidence=0.0)  # the diver not seen to go in
 
     sizes, keyframes = frames.packet_sizes()
@@ -98,8 +99,9 @@ def _arrival(run: range, shares: dict[int, float], fps: float) -> detect.Entry |
     return water.arrival([i / fps for i in run], [shares[i] for i in run])
 
 
-def _settled(arrived: detect.Entry, run: range, small: dict[int, np.ndarray], fps: float) -> detect.Entry | None:
-    return follow.settle(arrived, [i / fps for i in run], [small[i] for i in run])
+def _settled(arrived: detect.Entry, run: range, small: dict[int, np.ndarray],
+             speeds: dict[tuple[float, float], float], fps: float) -> detect.Entry | None:
+    return follow.settle(arrived, [i / fps for i in run], [small[i] for i in run], speeds)
 
 
 def _runs(sizes: Sequence[int], keyframes: Sequence[bool], fps: float, frame_count: int) -> list[range]:

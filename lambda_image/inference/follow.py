@@ -53,26 +53,32 @@ def speed(first: np.ndarray, second: np.ndarray, seconds: float) -> float:
     return float(math.hypot(fit[0, 2], fit[1, 2]) / first.shape[0] / seconds)
 
 
-def settle(arrival: Entry, times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | None:
+def settle(arrival: Entry, times: Sequence[float], frames: Sequence[np.ndarray],
+           measured: dict[tuple[float, float], float] | None = None) -> Entry | None:
     """``arrival`` (the water cue's entry among ``frames``, grayscale, shown at ``times``) as
     the camera's motion places it: as it is where the camera has slowed ``STILL_S`` after it
     (or its speed cannot be measured), moved to where the camera first moves slower than
     ``HOLDING`` of its top speed where it was still following the diver then; None where it
-    still follows the diver at the last of ``frames`` (the caller reads on, or cannot tell)."""
+    still follows the diver at the last of ``frames`` (the caller reads on, or cannot tell).
+    ``measured`` keeps the speeds found, by the two frames' times, for the next call on frames
+    of the same video (overlapping runs, a run read on)."""
     times = np.asarray(times, np.float64)
     step = max(1, round(STEP_S / float(np.median(np.diff(times)))))
     at = int(np.searchsorted(times, arrival.time_s - 1e-6))
     starts = range(max(0, int(np.searchsorted(times, arrival.time_s - TOP_FROM_S - 1e-6))), len(times) - step)
     still = int(np.searchsorted(times, arrival.time_s + STILL_S - 1e-6))
-    measured: dict[int, float] = {}
+    if still not in starts:
+        return arrival
+    measured = {} if measured is None else measured
 
     def at_step(i: int) -> float:
-        if i not in measured:
-            measured[i] = speed(frames[i], frames[i + step], float(times[i + step] - times[i]))
-        return measured[i]
+        pair = (float(times[i]), float(times[i + step]))
+        if pair not in measured:
+            measured[pair] = speed(frames[i], frames[i + step], pair[1] - pair[0])
+        return measured[pair]
 
     up_to_still = [at_step(i) for i in starts if i <= still]
-    if still not in starts or math.isnan(at_step(still)) or all(math.isnan(v) for v in up_to_still):
+    if math.isnan(at_step(still)) or all(math.isnan(v) for v in up_to_still):
         return arrival
     top = float(np.nanmax(up_to_still))
     if at_step(still) < HOLDING * top:

@@ -68,6 +68,21 @@ def test_an_arrival_where_the_camera_slows_stays_where_it_is():
         assert follow.settle(arrival, times(len(rows)), filmed(rows)) == arrival
 
 
+def test_speeds_measured_for_one_run_are_not_measured_again_for_the_next(monkeypatch):
+    rows = tops(1.0, 2.0, 1.0, 2.0)
+    frames, shown = filmed(rows), times(len(rows))
+    arrival = detect.Entry(2.5, 0.6, cue="water")
+    calls = []
+    measure = follow.speed
+    monkeypatch.setattr(follow, "speed", lambda *args: calls.append(args) or measure(*args))
+    speeds: dict = {}
+    first = follow.settle(arrival, shown, frames, speeds)
+    measured = len(calls)
+    # the same frames again, as a later run that overlaps this one gives them, from frame 30 on
+    assert follow.settle(arrival, shown[30:], frames[30:], speeds) == first
+    assert measured > 0 and len(calls) == measured
+
+
 def test_a_camera_still_following_at_the_last_frame_cannot_tell_where_the_diver_went_in():
     rows = tops(1.0, 3.0, 0.0, 2.0)  # still moving as the frames end
     assert follow.settle(detect.Entry(2.5, 0.6, cue="water"), times(len(rows)), filmed(rows)) is None
