@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+import types
 
 import pytest
 
 from bench import footage, synthetic_dive
+from inference import detect
 
 SCENE = synthetic_dive.Scene(8.0, 25, 5.0, size=(320, 180), seed=3)
 
@@ -92,6 +94,22 @@ def test_score_compares_the_detected_entry_with_the_nearest_true_one(tmp_path):
     assert row["within"] and row["matched_entry"] == 1 and row["error_s"] == pytest.approx(0.25)
     assert not footage.score(case, answer("detected", 9.4))["within"]
     assert not footage.score(case, answer("whole", 9.0))["within"]  # a whole window found nothing
+
+
+@pytest.mark.parametrize("entry_frame", [10, 212])
+def test_an_entry_nine_frames_off_at_30_fps_is_within_the_tolerance_and_at_29_97_fps_is_not(tmp_path, entry_frame):
+    def within(fps, frames_late):
+        true_s = round(entry_frame / fps, footage.TIME_DIGITS)  # as the manifest writes it
+        case = footage.Case("c", "as_is", tmp_path / "x.mp4", "broadcast", [true_s])
+        found = detect.Entry((entry_frame + frames_late) / fps, 0.9)
+        window = types.SimpleNamespace(how="detected", reason=None, end_s=found.time_s)
+        info = types.SimpleNamespace(duration_seconds=20.0, fps=fps, frames=round(20 * fps))
+        row = footage.score(case, lambda path: footage.answer(window, [found], found, info))
+        assert row["within"] == row["search_within"] == bool(row["entries_right"]) == (not row["entries_wrong"])
+        return row["within"]
+
+    assert within(30.0, 9) and within(30.0, -9)  # 0.3 s
+    assert not within(30.0, 10) and not within(30000 / 1001, 9)  # 0.333 s, 0.3003 s
 
 
 def test_variants_and_the_production_search_on_a_generated_dive(generated):
