@@ -262,7 +262,7 @@ def score(case: Case, searcher: Callable[[Path], dict] = search) -> dict:
     row["search_within"] = (nearest is not None and right(row["found_s"], case.entries[nearest])
                             and row.get("trusted", False))
     # every listed entry: the true entries it finds, and those it lists where no dive enters
-    listed = row.get("listed_s", [e["entry_s"] for e in row.get("entries", [])])
+    listed = row.get("listed_s", [])
     row["entries_right"] = sum(any(right(f, t) for f in listed) for t in case.entries)
     row["entries_wrong"] = sum(not any(right(f, t) for t in case.entries) for f in listed)
     return row
