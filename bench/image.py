@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 
-from bench import job_requests, prices, videos
+from bench import job_requests, machine, prices, videos
 from bench.function import FunctionJobs, template_memory_mb
 from bench.report import Metric, Spec
 from devstack import engine
@@ -72,7 +72,9 @@ class FunctionContainer(FunctionJobs):
                    "--runtime-interface-emulator-address", f"127.0.0.1:{port}",
                    "--runtime-api-address", f"127.0.0.1:{free_port()}", "python3", "-m", "awslambdaric", HANDLER]
         self.started = time.monotonic()
-        subprocess.run(command, env={**os.environ, **env}, check=True, capture_output=True, timeout=120)
+        started = subprocess.run(command, env={**os.environ, **env}, check=True, capture_output=True, text=True,
+                                 timeout=120)
+        machine.adopt_container(started.stdout)
         self.port = port
         super().__init__(bs, f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations",
                          timeout_seconds + 30)

@@ -118,10 +118,23 @@ def _busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
+# Containers this benchmark started: their processes are its own work, though the engine runs
+# them outside this process's tree (under a shim whose parent is init).
+_adopted_containers: set[str] = set()
+
+
+def adopt_container(container_id: str) -> None:
+    """Count the processes of the container ``container_id`` (its full id, as ``docker run
+    --detach`` prints it) as this benchmark's own in :class:`OtherLoad`."""
+    if container_id.strip():  # an empty id would be found in every process's control groups
+        _adopted_containers.add(container_id.strip())
+
+
 def _descendant_seconds() -> dict[tuple[int, int], float]:
-    """CPU seconds of each live descendant, keyed by (pid, start time) so a reused pid is new."""
+    """CPU seconds of each live descendant and adopted container process, keyed by (pid, start
+    time) so a reused pid is new."""
     seconds = {}
-    for pid in _descendants(os.getpid()):
+    for pid in _descendants(os.getpid()) + _in_containers(_adopted_containers):
         with contextlib.suppress(OSError, IndexError, ValueError):
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             seconds[(pid, int(stat[19]))] = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
@@ -143,11 +156,27 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+def _in_containers(containers: set[str], proc: Path = Path("/proc")) -> list[int]:
+    """The processes whose control groups name one of ``containers`` (each engine puts a
+    container's processes in control groups named by its id)."""
+    if not containers:
+        return []
+    found = []
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                groups = (entry / "cgroup").read_text()
+                if any(container in groups for container in containers):
+                    found.append(int(entry.name))
+    return found
+
+
 class OtherLoad:
     """How many cores, on average, processes other than the benchmark's own kept busy
     between ``start()`` and ``cores()``: the machine's busy time (/proc/stat) minus this
-    process's and its descendants'. Descendants are sampled twice a second, so the last half
-    second of one that ends is missed (counted as someone else's)."""
+    process's, its descendants' and its containers' (:func:`adopt_container`). They are
+    sampled twice a second, so the last half second of one that ends is missed (counted as
+    someone else's)."""
 
     INTERVAL_S = 0.5
 
