@@ -257,10 +257,10 @@ def score(case: Case, searcher: Callable[[Path], dict] = search) -> dict:
     nearest = min(range(len(errors)), key=lambda i: abs(errors[i])) if errors else None
     row["error_s"] = None if nearest is None else round(errors[nearest], 3)
     row["matched_entry"] = nearest  # which of the video's dives it is nearest (cut3: 0-2)
-    row["within"] = row["how"] == "detected" and nearest is not None and right(row["found_s"], case.entries[nearest])
+    found_right = nearest is not None and right(row["found_s"], case.entries[nearest])
+    row["within"] = row["how"] == "detected" and found_right
     # the search alone, also where the job does not run it: its best entry, if trusted, is right
-    row["search_within"] = (nearest is not None and right(row["found_s"], case.entries[nearest])
-                            and row.get("trusted", False))
+    row["search_within"] = found_right and row.get("trusted", False)
     # every listed entry: the true entries it finds, and those it lists where no dive enters
     listed = row.get("listed_s", [])
     row["entries_right"] = sum(any(right(f, t) for f in listed) for t in case.entries)

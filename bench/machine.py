@@ -126,8 +126,9 @@ _adopted_containers: set[str] = set()
 def adopt_container(container_id: str) -> None:
     """Count the processes of the container ``container_id`` (its full id, as ``docker run
     --detach`` prints it) as this benchmark's own in :class:`OtherLoad`."""
-    if container_id.strip():  # an empty id would be found in every process's control groups
-        _adopted_containers.add(container_id.strip())
+    container_id = container_id.strip()
+    if container_id:  # an empty id would be found in every process's control groups
+        _adopted_containers.add(container_id)
 
 
 def _descendant_seconds() -> dict[tuple[int, int], float]:
