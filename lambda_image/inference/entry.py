@@ -45,6 +45,7 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
     thumb = water.thumb_size(info.width, info.height)
     small: dict[int, np.ndarray] = {}
     shares: dict[int, float] = {}
+    sprays: dict[int, float] = {}
     speeds: dict[tuple[float, float], float] = {}  # the camera's, measured once for all runs
 
     def read(run: range, on: bool = False) -> None:
@@ -57,6 +58,7 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
             if frame.index not in small:
                 small[frame.index] = frame.image
                 shares[frame.index] = water.share(frame.colour)
+                sprays[frame.index] = water.spray(frame.colour)
                 on_frame()
 
     def read_on(run: range) -> range:
@@ -67,7 +69,7 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
     def arrival(run: range) -> detect.Entry | None:
         # the camera's arrival at the water in ``run``, as its motion after it places it; read
         # on where the run ends while the camera still follows the diver
-        arrived = _arrival(run, shares, info.fps)
+        arrived = _arrival(run, shares, sprays, info.fps)
         if arrived is None:
             return None
         settled = _settled(arrived, run, small, speeds, info.fps)
@@ -86,7 +88,7 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
         read(run)
         arrived = arrival(run)
         if arrived is None and not whole and run.stop < info.frames and water.still_coming(
-                [i / info.fps for i in run], [shares[i] for i in run]):
+                [i / info.fps for i in run], [shares[i] for i in run], [sprays[i] for i in run]):
             arrived = arrival(read_on(run))
         splash = None if arrived else detect.find_entry([i / info.fps for i in run], [small[i] for i in run])
         if splash is not None and detect.around_a_cut(splash.time_s, cuts, info.fps):
@@ -95,8 +97,8 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
     return detect.distinct(water.without_flights([e for e in entries if e is not None]))
 
 
-def _arrival(run: range, shares: dict[int, float], fps: float) -> detect.Entry | None:
-    return water.arrival([i / fps for i in run], [shares[i] for i in run])
+def _arrival(run: range, shares: dict[int, float], sprays: dict[int, float], fps: float) -> detect.Entry | None:
+    return water.arrival([i / fps for i in run], [shares[i] for i in run], [sprays[i] for i in run])
 
 
 def _settled(arrived: detect.Entry, run: range, small: dict[int, np.ndarray],

@@ -11,7 +11,9 @@ the splash search of :mod:`inference.detect`.
 
 Water is a pool's colour: a cyan-to-blue hue, well saturated (``WATER_HUE``,
 ``WATER_SATURATION``), which white spray, skin, a grey deck and the stands are not; hue and
-saturation do not follow the light's brightness. Black letterbox bars are not counted at all.
+saturation do not follow the light's brightness. Once the camera is there, the splash may turn
+part of that water white (``SPRAY_SATURATION``, ``SPRAY_VALUE``: a flat landing's spray takes a
+fifth of the frame), and spray is water too. Black letterbox bars are not counted at all.
 Plain functions over small colour frames, no I/O.
 """
 
@@ -28,6 +30,8 @@ from inference.detect import SAME_ENTRY_S, Entry
 THUMB_WIDTH = 48  # the water share is read from frames this many pixels wide
 WATER_HUE = (85, 130)  # a water pixel: its hue (OpenCV's half degrees) from cyan to blue ...
 WATER_SATURATION = 90  # ... and saturated at least this much (of 255)
+SPRAY_SATURATION = 60  # a spray pixel: saturated less than this ...
+SPRAY_VALUE = 180  # ... and at least this bright (of 255)
 BLACK = 24  # a pixel darker than this (of 255) is a letterbox bar or a shadow: not counted
 PICTURE = 0.1  # a frame with less than this share of pixels not black says nothing of the water
 FILLED = 0.75  # the frame is water when at least this share of it is
@@ -50,24 +54,39 @@ def share(bgr: np.ndarray) -> float:
     with almost no picture (less than ``PICTURE`` of it: a black frame, a fade from black),
     which shows neither water nor anything else."""
     hue, saturation, value = cv2.split(cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV))
+    water = (hue >= WATER_HUE[0]) & (hue <= WATER_HUE[1]) & (saturation >= WATER_SATURATION)
+    return _share_of_picture(water, value)
+
+
+def spray(bgr: np.ndarray) -> float:
+    """The share of a small BGR frame that is white as spray and foam are (and a white wall,
+    a shirt: :func:`arrival` counts it only where the frame has just been water), letterbox
+    bars left out; NaN where :func:`share` is."""
+    _, saturation, value = cv2.split(cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV))
+    return _share_of_picture((saturation < SPRAY_SATURATION) & (value >= SPRAY_VALUE), value)
+
+
+def _share_of_picture(mask: np.ndarray, value: np.ndarray) -> float:
     picture = value >= BLACK
     if picture.mean() < PICTURE:
         return math.nan
-    water = (hue >= WATER_HUE[0]) & (hue <= WATER_HUE[1]) & (saturation >= WATER_SATURATION) & picture
-    return float(water.sum() / picture.sum())
+    return float((mask & picture).sum() / picture.sum())
 
 
-def arrival(times: Sequence[float], shares: Sequence[float]) -> Entry | None:
+def arrival(times: Sequence[float], shares: Sequence[float],
+            sprays: Sequence[float] | None = None) -> Entry | None:
     """Where the frame, having been mostly not water, has filled with water that stays, as an
     entry: the first frame whose share of water reaches ``ARRIVED`` of the share it reaches
     over the ``HOLD_S`` from it (its highest: a slow-motion replay is still filling the frame
-    half a second on), when every frame of those holds at least ``FILLED``, the
+    half a second on), when it holds at least ``FILLED`` and so does every frame of those,
+    counting the share of spray (``sprays``, of :func:`spray`) as water, the
     share was ``RISEN_FROM`` or less within ``RISE_S`` before, and some frame between shows
     the water part way in (a black frame, whose share is NaN, is neither water nor not: a fade
     from black onto the pool is no arrival). None when the run shows no such arrival. The
     confidence is the part of the frame the water took over."""
     times = np.asarray(times, np.float64)
     shares = np.asarray(shares, np.float64)
+    wet = shares + (np.asarray(sprays, np.float64) if sprays is not None else 0.0)
     if len(times) < 4:
         return None
     step = float(np.median(np.diff(times)))
@@ -76,7 +95,7 @@ def arrival(times: Sequence[float], shares: Sequence[float]) -> Entry | None:
         if np.isnan(shares[i: i + hold]).any():  # a black frame in the hold: not known to be water
             continue
         level = float(shares[i: i + hold].max())
-        if shares[i: i + hold].min() < FILLED or shares[i] < ARRIVED * level:
+        if shares[i] < FILLED or wet[i: i + hold].min() < FILLED or shares[i] < ARRIVED * level:
             continue
         low = np.flatnonzero(shares[max(0, i - rise): i] <= RISEN_FROM)
         if not len(low):
@@ -93,14 +112,16 @@ def arrival(times: Sequence[float], shares: Sequence[float]) -> Entry | None:
     return None
 
 
-def still_coming(times: Sequence[float], shares: Sequence[float]) -> bool:
-    """Whether a run ends while the water is coming in: it shows no arrival yet, and its
-    share of water rose by ``RISING`` or more over its last ``RISE_S``."""
+def still_coming(times: Sequence[float], shares: Sequence[float],
+                 sprays: Sequence[float] | None = None) -> bool:
+    """Whether a run ends while the water is coming in: it shows no arrival yet
+    (:func:`arrival`), and its share of water rose by ``RISING`` or more over its last
+    ``RISE_S``."""
     if len(shares) < 2:
         return False
     step = float(np.median(np.diff(np.asarray(times, np.float64))))
     recent = np.asarray(shares[-max(2, round(RISE_S / step)):], np.float64)
-    return bool(recent[-1] - recent.min() >= RISING) and arrival(times, shares) is None
+    return bool(recent[-1] - recent.min() >= RISING) and arrival(times, shares, sprays) is None
 
 
 def without_flights(entries: Sequence[Entry]) -> list[Entry]:

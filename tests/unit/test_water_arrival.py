@@ -36,6 +36,14 @@ def test_water_is_a_pools_blue_and_not_spray_skin_or_deck():
     assert water.share(frame((DECK, 1 / 3), (POOL, 2 / 3))) == pytest.approx(2 / 3, abs=0.05)
 
 
+def test_spray_is_white_and_not_water_skin_or_deck():
+    assert water.spray(frame((SPRAY, 1.0))) == 1.0
+    for other in (POOL, SKIN, DECK):
+        assert water.spray(frame((other, 1.0))) == 0.0, other
+    assert water.spray(frame((POOL, 3 / 4), (SPRAY, 1 / 4))) == pytest.approx(1 / 4, abs=0.05)
+    assert np.isnan(water.spray(frame(((0, 0, 0), 1.0))))
+
+
 def test_dimmer_light_leaves_the_water_share_as_it_was():
     image = frame((DECK, 0.5), (POOL, 0.5))
     dim = (image * 0.45).astype(np.uint8)
@@ -72,6 +80,19 @@ def test_the_entry_is_where_a_tilt_down_has_filled_the_frame_with_water():
     assert found is not None and found.cue == "water"
     assert found.time_s == pytest.approx(28 / 25)  # the first frame at 0.9 of the water that follows
     assert found.confidence == pytest.approx((0.95 - 0.1) / 0.95, abs=0.01)
+
+
+@pytest.mark.parametrize("whitened_by, arrives", [(SPRAY, True), (DECK, False)], ids=["spray", "deck"])
+def test_water_the_splash_turns_white_is_still_water_the_camera_arrived_at(whitened_by, arrives):
+    # a belly flop: the camera reaches the water, then the splash whitens a third of the frame
+    tilt = [frame((DECK, 1 - part), (POOL, part)) for part in np.linspace(0.1, 0.95, 10)]
+    splash = [frame((whitened_by, 0.3), (POOL, 0.7))] * 8
+    images = [frame((DECK, 1.0))] * 20 + tilt + [frame((POOL, 1.0))] * 3 + splash + [frame((POOL, 1.0))] * 10
+    found = water.arrival(times(len(images)), [water.share(i) for i in images], [water.spray(i) for i in images])
+    if arrives:
+        assert found is not None and found.time_s == pytest.approx(29 / 25), found
+    else:  # the camera moving on to the deck: it has not stayed at the water
+        assert found is None or found.time_s > 35 / 25, found
 
 
 def test_a_slow_motion_tilt_arrives_where_the_water_nears_the_level_it_reaches():
