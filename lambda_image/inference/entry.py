@@ -57,8 +57,7 @@ def search(frames: RunReader, on_frame: Callable[[], None] = lambda: None) -> li
         for frame in frames.read(wanted, gray_size=size, colour_size=thumb, keep_bytes=KEPT_FRAME_BYTES):
             if frame.index not in small:
                 small[frame.index] = frame.image
-                shares[frame.index] = water.share(frame.colour)
-                sprays[frame.index] = water.spray(frame.colour)
+                shares[frame.index], sprays[frame.index] = water.shares(frame.colour)
                 on_frame()
 
     def read_on(run: range) -> range:

@@ -49,28 +49,19 @@ def thumb_size(width: int, height: int) -> tuple[int, int]:
     return THUMB_WIDTH, max(8, round(THUMB_WIDTH * height / width))
 
 
-def share(bgr: np.ndarray) -> float:
-    """The share of a small BGR frame that is water, letterbox bars left out; NaN for a frame
-    with almost no picture (less than ``PICTURE`` of it: a black frame, a fade from black),
-    which shows neither water nor anything else."""
+def shares(bgr: np.ndarray) -> tuple[float, float]:
+    """The shares of a small BGR frame that are water and that are white as spray and foam are
+    (and a white wall, a shirt: :func:`arrival` counts it only where the frame has just been
+    water), letterbox bars left out; both NaN for a frame with almost no picture (less than
+    ``PICTURE`` of it: a black frame, a fade from black), which shows neither water nor
+    anything else."""
     hue, saturation, value = cv2.split(cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV))
-    water = (hue >= WATER_HUE[0]) & (hue <= WATER_HUE[1]) & (saturation >= WATER_SATURATION)
-    return _share_of_picture(water, value)
-
-
-def spray(bgr: np.ndarray) -> float:
-    """The share of a small BGR frame that is white as spray and foam are (and a white wall,
-    a shirt: :func:`arrival` counts it only where the frame has just been water), letterbox
-    bars left out; NaN where :func:`share` is."""
-    _, saturation, value = cv2.split(cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV))
-    return _share_of_picture((saturation < SPRAY_SATURATION) & (value >= SPRAY_VALUE), value)
-
-
-def _share_of_picture(mask: np.ndarray, value: np.ndarray) -> float:
     picture = value >= BLACK
     if picture.mean() < PICTURE:
-        return math.nan
-    return float((mask & picture).sum() / picture.sum())
+        return math.nan, math.nan
+    water = (hue >= WATER_HUE[0]) & (hue <= WATER_HUE[1]) & (saturation >= WATER_SATURATION) & picture
+    spray = (saturation < SPRAY_SATURATION) & (value >= SPRAY_VALUE) & picture
+    return float(water.sum() / picture.sum()), float(spray.sum() / picture.sum())
 
 
 def arrival(times: Sequence[float], shares: Sequence[float],
@@ -79,7 +70,7 @@ def arrival(times: Sequence[float], shares: Sequence[float],
     entry: the first frame whose share of water reaches ``ARRIVED`` of the share it reaches
     over the ``HOLD_S`` from it (its highest: a slow-motion replay is still filling the frame
     half a second on), when it holds at least ``FILLED`` and so does every frame of those,
-    counting the share of spray (``sprays``, of :func:`spray`) as water, the
+    counting the share of spray (``sprays``, of :func:`shares`) as water, the
     share was ``RISEN_FROM`` or less within ``RISE_S`` before, and some frame between shows
     the water part way in (a black frame, whose share is NaN, is neither water nor not: a fade
     from black onto the pool is no arrival). None when the run shows no such arrival. The

@@ -30,43 +30,43 @@ def frame(*bands, height: int = 27, width: int = 48) -> np.ndarray:
 
 
 def test_water_is_a_pools_blue_and_not_spray_skin_or_deck():
-    assert water.share(frame((POOL, 1.0))) == 1.0
+    assert water.shares(frame((POOL, 1.0)))[0] == 1.0
     for other in (SPRAY, SKIN, DECK):
-        assert water.share(frame((other, 1.0))) == 0.0, other
-    assert water.share(frame((DECK, 1 / 3), (POOL, 2 / 3))) == pytest.approx(2 / 3, abs=0.05)
+        assert water.shares(frame((other, 1.0)))[0] == 0.0, other
+    assert water.shares(frame((DECK, 1 / 3), (POOL, 2 / 3)))[0] == pytest.approx(2 / 3, abs=0.05)
 
 
 def test_spray_is_white_and_not_water_skin_or_deck():
-    assert water.spray(frame((SPRAY, 1.0))) == 1.0
+    assert water.shares(frame((SPRAY, 1.0)))[1] == 1.0
     for other in (POOL, SKIN, DECK):
-        assert water.spray(frame((other, 1.0))) == 0.0, other
-    assert water.spray(frame((POOL, 3 / 4), (SPRAY, 1 / 4))) == pytest.approx(1 / 4, abs=0.05)
-    assert np.isnan(water.spray(frame(((0, 0, 0), 1.0))))
+        assert water.shares(frame((other, 1.0)))[1] == 0.0, other
+    assert water.shares(frame((POOL, 3 / 4), (SPRAY, 1 / 4)))[1] == pytest.approx(1 / 4, abs=0.05)
+    assert np.isnan(water.shares(frame(((0, 0, 0), 1.0)))[1])
 
 
 def test_dimmer_light_leaves_the_water_share_as_it_was():
     image = frame((DECK, 0.5), (POOL, 0.5))
     dim = (image * 0.45).astype(np.uint8)
-    assert water.share(dim) == pytest.approx(water.share(image), abs=0.02)
+    assert water.shares(dim)[0] == pytest.approx(water.shares(image)[0], abs=0.02)
 
 
 def test_letterbox_bars_are_not_counted():
-    assert water.share(frame(((0, 0, 0), 0.25), (POOL, 0.5), ((0, 0, 0), 0.25))) == pytest.approx(1.0)
+    assert water.shares(frame(((0, 0, 0), 0.25), (POOL, 0.5), ((0, 0, 0), 0.25)))[0] == pytest.approx(1.0)
 
 
 def test_a_black_frame_shows_no_water_and_nothing_else():
-    assert np.isnan(water.share(frame(((0, 0, 0), 1.0))))
-    assert np.isnan(water.share(frame(((10, 10, 10), 0.95), (POOL, 0.05))))
+    assert np.isnan(water.shares(frame(((0, 0, 0), 1.0)))[0])
+    assert np.isnan(water.shares(frame(((10, 10, 10), 0.95), (POOL, 0.05)))[0])
 
 
 def test_a_video_that_opens_from_black_onto_the_pool_is_no_arrival():
     # a clip cut from a longer video (a title card, a fade) opening on a pool the camera drifts over
     black = [frame(((0, 0, 0), 1.0))] * 2
     drifting = [frame((DECK, 0.3 - 0.03 * k), (POOL, 0.7 + 0.03 * k)) for k in range(10)]
-    shares = [water.share(image) for image in black + drifting + [frame((POOL, 1.0))] * 20]
+    shares = [water.shares(image)[0] for image in black + drifting + [frame((POOL, 1.0))] * 20]
     assert water.arrival(times(len(shares)), shares) is None
     # the same drift after frames that show the deck is the camera arriving at the water
-    shares = [water.share(image) for image in [frame((DECK, 1.0))] * 2 + drifting + [frame((POOL, 1.0))] * 20]
+    shares = [water.shares(image)[0] for image in [frame((DECK, 1.0))] * 2 + drifting + [frame((POOL, 1.0))] * 20]
     assert water.arrival(times(len(shares)), shares) is not None
 
 
@@ -88,7 +88,8 @@ def test_water_the_splash_turns_white_is_still_water_the_camera_arrived_at(white
     tilt = [frame((DECK, 1 - part), (POOL, part)) for part in np.linspace(0.1, 0.95, 10)]
     splash = [frame((whitened_by, 0.3), (POOL, 0.7))] * 8
     images = [frame((DECK, 1.0))] * 20 + tilt + [frame((POOL, 1.0))] * 3 + splash + [frame((POOL, 1.0))] * 10
-    found = water.arrival(times(len(images)), [water.share(i) for i in images], [water.spray(i) for i in images])
+    water_shares, sprays = zip(*(water.shares(i) for i in images), strict=True)
+    found = water.arrival(times(len(images)), water_shares, sprays)
     if arrives:
         assert found is not None and found.time_s == pytest.approx(29 / 25), found
     else:  # the camera moving on to the deck: it has not stayed at the water
