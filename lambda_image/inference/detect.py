@@ -20,10 +20,12 @@ Two passes, so that a 200 MB file is not decoded whole to find two seconds in it
    change in the frame (camera shake, a cut and a lighting step change everything at once),
    and that turns the place white: part of it becomes as bright as the frame's brightest
    pixels (spray and foam), which a moving pattern, sensor noise or a swimmer's arm does not.
-   The entry is where that burst begins; the confidence grows with how far the burst stands
-   out from the place's own noise and how much of the frame's change it holds, and falls when
-   another place far from it changes nearly as much while it lasts (swimmers' strokes, a second
-   swimmer's start: a dive's splash is alone). A burst in a frame where nothing moved before it
+   The entry is where that burst begins, or later, where the place turns white and stays so
+   (a body falling through the place, kept there by a camera that follows it, begins the burst
+   before the splash does); the confidence grows with how far the burst stands out from the
+   place's own noise and how much of the frame's change it holds, and falls when another place
+   far from it changes nearly as much while it lasts (swimmers' strokes, a second swimmer's
+   start: a dive's splash is alone). A burst in a frame where nothing moved before it
    (a held frame starting to move: no diver fell into it) or one already under way as the run
    begins (not seen to begin) is not trusted. Every candidate is looked at, so that a video of
    several dives lists each of them (:func:`listed`).
@@ -55,6 +57,8 @@ CANDIDATE_GAP_S = 2.5
 BEFORE_S = 2.5  # the fine pass looks this long before a candidate's coarse peak
 AFTER_S = 2.0  # ... and this long after
 BRIGHTEST = 95  # a splash turns part of its place as bright as this percentile of the frame's pixels:
+WHITE_STEP = 0.2  # ... and where, after the burst begins, a place turns this share more of itself white
+WHITE_WITHIN_S = 1.5  # ... within this long, and stays so, the splash begins there
 WHITENING_FLOOR = 0.02  # ... a share this small or smaller is no whitening (a camera's pan makes as much) ...
 WHITENING_FULL = 0.08  # ... and from this share it is a splash's; between, the confidence grows in proportion
 STANDOUT_FLOOR = 4.0  # a burst less than this many times its place's noise is that place's own churn
@@ -211,7 +215,8 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
         return None
     step = float(np.median(np.diff(times)))
     sustain = max(2, round(SUSTAIN_S / step))
-    change = _cell_change(np.stack(frames))  # change[k]: frame k -> k+1
+    stacked = np.stack(frames)
+    change = _cell_change(stacked)  # change[k]: frame k -> k+1
     if change.shape[1] < 3 or change.shape[2] < 3 or len(change) <= sustain:
         return None
     usual = np.median(change, axis=0)  # each place's ordinary change (water, a walker passing)
@@ -229,6 +234,13 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
     first = max(0, k - round(ONSET_WITHIN_S / step))
     quiet_steps = np.flatnonzero(series[first: k + 1] < ONSET_SHARE * level)
     onset = first + (int(quiet_steps[-1]) + 1 if len(quiet_steps) else 0)
+    # a body falling through the place (a camera that follows it keeps it there) begins the
+    # burst before the splash does; the splash begins where the place turns white
+    white = _white(stacked)
+    white_at, white_end = (y, x), k + sustain
+    turned = _turns_white(white, y, x, range(onset + 1, onset + 1 + round(WHITE_WITHIN_S / step)), sustain)
+    if turned is not None and turned[0] > onset + 1:
+        onset, white_at, white_end = turned[0] - 1, turned[1:], turned[0] - 1 + 2 * sustain
     # the place's own noise, away from the burst's lasting part (a slow rise into it counts as
     # noise: a splash is sudden)
     quiet = np.concatenate([series[: max(0, k - sustain)], series[k + 4 * sustain:]])
@@ -236,7 +248,7 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
     burst = slice(k, k + sustain)
     share = float(series[burst].sum() / total[burst].sum())
     standout = level / (noise + 1e-3 * peak + 1.0)
-    whitening = _whitening(np.stack(frames), y, x, onset, k + sustain, sustain)
+    whitening = _whitening(white, *white_at, onset, white_end, sustain)
     rival = _rival(lasting, y, x, slice(onset, k + sustain + round(RIVAL_AFTER_S / step))) / (level + 1e-6)
     before = total[max(0, onset - round(MOVING_S / step)): onset]
     moving = float(before.mean() / np.median(total[burst])) if len(before) else 0.0
@@ -259,18 +271,45 @@ def _rival(lasting: np.ndarray, y: int, x: int, during: slice) -> float:
     return float(window[:, apart].max()) if apart.any() and len(window) else 0.0
 
 
-def _whitening(frames: np.ndarray, y: int, x: int, onset: int, end: int, before: int) -> float:
-    """How much more of the 3x3 cells around cell (y, x) is among each frame's brightest
-    pixels (``BRIGHTEST`` percentile) from the entry (frame ``onset + 1``) to frame ``end``
-    than it ever was before the entry (the whitest ``before`` consecutive frames up to it),
-    less how much that share flickered from frame to frame before the entry: spray turns a
-    place white that was not white. A place that was as white earlier in the run, or whose
-    whiteness flickers (a moving pattern, sensor noise on a highlight), is no whitening.
-    Percentiles of each frame of its own, so a lighting change is no whitening."""
-    place = frames[:, max(0, (y - 1) * CELL): (y + 2) * CELL, max(0, (x - 1) * CELL): (x + 2) * CELL]
+def _white(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W) uint8 -> (T, H, W) bool: each frame's pixels among its brightest (``BRIGHTEST``
+    percentile), which spray and foam are. Percentiles of each frame of its own, so a lighting
+    change whitens nothing."""
     brightest = np.percentile(frames.reshape(len(frames), -1), BRIGHTEST, axis=1)
-    white = (place.reshape(len(frames), -1) > brightest[:, None]).mean(axis=1)
-    after, earlier = white[onset + 1: end + 1], white[: onset + 1]
+    return frames > brightest[:, None, None]
+
+
+def _turns_white(white: np.ndarray, y: int, x: int, steps: range, sustain: int) -> tuple[int, int, int] | None:
+    """The first of ``steps`` (frame indices) at which a place whose 3x3 cells overlap those
+    around cell (y, x) has ``WHITE_STEP`` more of it :func:`_white` in each of the ``sustain``
+    frames from it than in any of the ``2 * sustain`` frames before it: (frame, cell row, cell
+    column); None when none does."""
+    t, h, w = white.shape
+    gh, gw = h // CELL, w // CELL
+    cells = white[:, : gh * CELL, : gw * CELL].reshape(t, gh, CELL, gw, CELL).mean(axis=(2, 4))
+    around = _neighbourhood(cells) / 9
+    rows, cols = np.ogrid[:gh, :gw]
+    near = (np.abs(rows - y) <= 2) & (np.abs(cols - x) <= 2)
+    for step in range(max(1, steps.start), min(steps.stop, t - sustain + 1)):
+        held = around[step: step + sustain].min(axis=0)
+        before = around[max(0, step - 2 * sustain): step].max(axis=0)
+        raised = np.where(near, held - before, -np.inf)
+        if raised.max() >= WHITE_STEP:
+            row, col = np.unravel_index(int(np.argmax(raised)), raised.shape)
+            return step, int(row), int(col)
+    return None
+
+
+def _whitening(white: np.ndarray, y: int, x: int, onset: int, end: int, before: int) -> float:
+    """How much more of the 3x3 cells around cell (y, x) is :func:`_white` from the entry
+    (frame ``onset + 1``) to frame ``end`` than it ever was before the entry (the whitest
+    ``before`` consecutive frames up to it), less how much that share flickered from frame to
+    frame before the entry: spray turns a place white that was not white. A place that was as
+    white earlier in the run, or whose whiteness flickers (a moving pattern, sensor noise on a
+    highlight), is no whitening."""
+    place = white[:, max(0, (y - 1) * CELL): (y + 2) * CELL, max(0, (x - 1) * CELL): (x + 2) * CELL]
+    share = place.reshape(len(white), -1).mean(axis=1)
+    after, earlier = share[onset + 1: end + 1], share[: onset + 1]
     if not len(after) or not len(earlier):
         return 0.0
     whitest = np.lib.stride_tricks.sliding_window_view(earlier, min(before, len(earlier))).mean(axis=-1).max()

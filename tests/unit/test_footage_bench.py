@@ -28,8 +28,8 @@ def test_the_manifest_names_every_clip_by_source_and_hash():
     clips = footage.load_manifest()
     tuned = [c for c in clips if c["set"] == "tuned"]
     held_out = [c for c in clips if c["set"] == "held_out"]
-    assert len(tuned) == 19 and sum(c["kind"] == "no_dive" for c in tuned) == 6
-    assert len(held_out) == 50 and sum(not c["entries"] for c in held_out) == 23
+    assert len(tuned) == 20 and sum(c["kind"] == "no_dive" for c in tuned) == 6
+    assert len(held_out) == 49 and sum(not c["entries"] for c in held_out) == 23
     for clip in clips:
         assert clip["source"]["repo"] and clip["source"]["path"] and len(clip["source"]["commit"]) == 40
         # a clip muxed here from a repository's frames has no fixed bytes: its frames are named instead
