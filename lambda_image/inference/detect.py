@@ -189,12 +189,17 @@ def _steady_change(frames: np.ndarray) -> np.ndarray:
     return np.maximum(diff - np.median(diff.reshape(len(diff), -1), axis=1)[:, None, None], 0)
 
 
+def _per_cell(values: np.ndarray) -> np.ndarray:
+    """(T, H, W) -> (T, H/CELL, W/CELL): ``values`` summed over each CELL x CELL cell (a last
+    partial row or column of cells left out)."""
+    t, h, w = values.shape
+    gh, gw = h // CELL, w // CELL
+    return values[:, : gh * CELL, : gw * CELL].reshape(t, gh, CELL, gw, CELL).sum(axis=(2, 4))
+
+
 def _cell_change(frames: np.ndarray) -> np.ndarray:
     """(T, H, W) uint8 -> (T-1, H/CELL, W/CELL): :func:`_steady_change` summed per cell."""
-    diff = _steady_change(frames)
-    t, h, w = diff.shape
-    gh, gw = h // CELL, w // CELL
-    return diff[:, : gh * CELL, : gw * CELL].reshape(t, gh, CELL, gw, CELL).sum(axis=(2, 4))
+    return _per_cell(_steady_change(frames))
 
 
 def _neighbourhood(cells: np.ndarray) -> np.ndarray:
@@ -284,10 +289,8 @@ def _turns_white(white: np.ndarray, y: int, x: int, steps: range, sustain: int) 
     around cell (y, x) has ``WHITE_STEP`` more of it :func:`_white` in each of the ``sustain``
     frames from it than in any of the ``2 * sustain`` frames before it: (frame, cell row, cell
     column); None when none does."""
-    t, h, w = white.shape
-    gh, gw = h // CELL, w // CELL
-    cells = white[:, : gh * CELL, : gw * CELL].reshape(t, gh, CELL, gw, CELL).mean(axis=(2, 4))
-    around = _neighbourhood(cells) / 9
+    around = _neighbourhood(_per_cell(white)) / (9 * CELL * CELL)  # the white share of each cell's 3x3
+    t, gh, gw = around.shape
     rows, cols = np.ogrid[:gh, :gw]
     near = (np.abs(rows - y) <= 2) & (np.abs(cols - x) <= 2)
     for step in range(max(1, steps.start), min(steps.stop, t - sustain + 1)):
