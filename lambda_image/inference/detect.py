@@ -254,7 +254,8 @@ def find_entry(times: Sequence[float], frames: Sequence[np.ndarray]) -> Entry | 
     share = float(series[burst].sum() / total[burst].sum())
     standout = level / (noise + 1e-3 * peak + 1.0)
     whitening = _whitening(white, *white_at, onset, white_end, sustain)
-    rival = _rival(lasting, y, x, slice(onset, k + sustain + round(RIVAL_AFTER_S / step))) / (level + 1e-6)
+    splash_end = max(k + sustain, white_end)
+    rival = _rival(lasting, y, x, slice(onset, splash_end + round(RIVAL_AFTER_S / step))) / (level + 1e-6)
     before = total[max(0, onset - round(MOVING_S / step)): onset]
     moving = float(before.mean() / np.median(total[burst])) if len(before) else 0.0
     # a burst already under way as the frames begin was not seen to begin: its onset is where
