@@ -174,21 +174,27 @@ def test_the_entry_is_where_the_burst_begins_not_where_it_grows_fastest():
     assert found.confidence >= 0.9
 
 
-def falling_body_frames(white: bool) -> list[np.ndarray]:
+def falling_body_frames(white: bool, long_fall: bool = False, rival: bool = False) -> list[np.ndarray]:
     """4.5 s at 30 fps of a still, textured scene in which a dark, textured body falls slowly
     through one place from frame 66 (a camera that follows a diver keeps them in one place)
-    and, at frame 90, is gone; with ``white``, the place then turns white and stays so (the
-    splash's spray), changing less from frame to frame than the body did."""
+    and, at frame 90, is gone; with ``long_fall``, from frame 50 to 92, plain for its first
+    half second and fainter after it. With ``white``, the place then turns white and stays so
+    (the splash's spray), changing less from frame to frame than the body did; with ``rival``,
+    a place far from it changes as much from frame 100 while it stays white (a swimmer)."""
+    start, end, frames_a_row = (50, 92, 4) if long_fall else (66, 90, 2)
     rng = np.random.default_rng(5)
     background = rng.integers(40, 100, (90, 160)).astype(np.int16)
     frames = []
     for i in range(135):
         frame = background + rng.integers(-2, 3, background.shape)
-        if 66 <= i < 90:
-            top = 24 + (i - 66) // 2
-            frame[top: top + 16, 74:86] = rng.integers(0, 130, (16, 12))
-        if white and 90 <= i < 130:
+        if start <= i < end:
+            top = 24 + (i - start) // frames_a_row
+            faint = long_fall and i >= 66
+            frame[top: top + 16, 74:86] = rng.integers(40, 90, (16, 12)) if faint else rng.integers(0, 130, (16, 12))
+        if white and end <= i < 130:
             frame[34:50, 72:88] = 235 + rng.integers(-8, 9, (16, 16))
+        if rival and 100 <= i < 130:
+            frame[40:56, 40:56] += rng.integers(0, 100, (16, 16))
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
     return frames
 
@@ -203,30 +209,10 @@ def test_a_body_falling_through_the_place_before_its_splash_puts_the_entry_where
     assert abs(body_only.time_s * 30 - 66) <= 1, body_only
 
 
-def long_fall_frames(rival: bool) -> list[np.ndarray]:
-    """4.5 s at 30 fps of a still, textured scene in which a body falls through one place for
-    1.4 s from frame 50, plain for its first half second and fainter after it, and the place
-    turns white at frame 92 and stays so (the splash); with ``rival``, a place far from it
-    changes as much from frame 100 while it stays white (a swimmer)."""
-    rng = np.random.default_rng(5)
-    background = rng.integers(40, 100, (90, 160)).astype(np.int16)
-    frames = []
-    for i in range(135):
-        frame = background + rng.integers(-2, 3, background.shape)
-        if 50 <= i < 92:
-            top = 24 + (i - 50) // 4
-            frame[top: top + 16, 74:86] = rng.integers(0, 130, (16, 12)) if i < 66 else rng.integers(40, 90, (16, 12))
-        if 92 <= i < 130:
-            frame[34:50, 72:88] = 235 + rng.integers(-8, 9, (16, 16))
-        if rival and 100 <= i < 130:
-            frame[40:56, 40:56] += rng.integers(0, 100, (16, 16))
-        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
-    return frames
-
-
 def test_a_splash_placed_where_its_place_turns_white_is_not_trusted_while_a_place_far_from_it_changes_as_much():
     # (the splash is looked at for rivals while it lasts, not while the body's burst did)
-    alone, rivalled = find_in(long_fall_frames(rival=False), fps=30.0), find_in(long_fall_frames(rival=True), fps=30.0)
+    alone = find_in(falling_body_frames(white=True, long_fall=True), fps=30.0)
+    rivalled = find_in(falling_body_frames(white=True, long_fall=True, rival=True), fps=30.0)
     assert abs(alone.time_s * 30 - 92) <= 1 and alone.confidence >= detect.CONFIDENT, alone
     assert abs(rivalled.time_s * 30 - 92) <= 1, rivalled
     assert rivalled.confidence < detect.CONFIDENT, rivalled
