@@ -185,9 +185,9 @@ def _steady_change(frames: np.ndarray) -> np.ndarray:
     for k in range(len(g) - 1):
         # OpenCV 5 multiplies both frames by ``window`` in place here when their size needs no
         # padding for its DFT (160x90, 160x120: landscape videos): there the frames compared
-        # below are windowed, the earlier one twice (it was the later one of the step before),
-        # so their edges count for little; portrait frames are compared whole. The thresholds
-        # were set on this.
+        # below are windowed, from the second step on the earlier one twice (it was the later
+        # one of the step before), so their edges count for little; portrait frames are
+        # compared whole. The thresholds were set on this.
         (dx, dy), _ = cv2.phaseCorrelate(g[k], g[k + 1], window)
         moved = cv2.warpAffine(g[k], np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REPLICATE)
         diff[k] = np.abs(g[k + 1] - moved)
